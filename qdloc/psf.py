@@ -129,10 +129,14 @@ def poisson_inverse_const(lam: float, u: np.ndarray) -> np.ndarray:
 def poisson_inverse(lam: np.ndarray, u: np.ndarray, max_steps: int | None = None) -> np.ndarray:
     """Poisson(``lam``) variates, one per element, by inversion of uniforms ``u`` in [0, 1).
 
-    Exact for any mean: ``k = 0`` when ``u < exp(-lam)`` (one comparison, which
-    settles most pixels of an image); otherwise a search that starts at
-    ``floor(lam)`` with the CDF from ``scipy.special.pdtr`` and walks up or
-    down the probability mass function.
+    Returns the smallest ``k`` with ``u < F(k; lam)``. Exact for any mean:
+
+    * ``k = 0`` when ``u < exp(-lam)``; since ``exp(-lam) >= 1 - lam``, only the
+      elements with ``u >= 1 - lam`` need the exponential, a cheap pre-filter that
+      settles almost every background pixel of an image in one comparison;
+    * means up to :data:`_SEQ_MAX`: a sequential search up from ``k = 1``;
+    * larger means: a search that starts at ``floor(lam)`` with the CDF from
+      ``scipy.special.pdtr`` and walks up or down the probability mass function.
     """
     lam = np.asarray(lam, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
@@ -140,35 +144,66 @@ def poisson_inverse(lam: np.ndarray, u: np.ndarray, max_steps: int | None = None
         raise ValueError(f"lam has shape {lam.shape} but u has shape {u.shape}; expected equal shapes")
     out = np.zeros(lam.shape, dtype=np.int64)
     lf, uf, of = lam.reshape(-1), u.reshape(-1), out.reshape(-1)
-    # k = 0 unless u >= exp(-lam). Since exp(-lam) >= 1 - lam, only u >= 1 - lam can
-    # fail that test: a cheap pre-filter that skips the exponential for almost every pixel.
     cand = np.flatnonzero(uf >= 1.0 - lf)
-    idx = cand[uf[cand] >= np.exp(-lf[cand])]
+    e = np.exp(-lf[cand])
+    keep = uf[cand] >= e
+    idx, e = cand[keep], e[keep]
     if idx.size == 0:
         return out
     lm, uu = lf[idx], uf[idx]
+    small = lm <= _SEQ_MAX
+    res = np.empty(idx.size, dtype=np.int64)
+    if small.any():
+        res[small] = _search_up_from_one(lm[small], uu[small], e[small])
+    if not small.all():
+        res[~small] = _search_from_mode(lm[~small], uu[~small], max_steps)
+    of[idx] = res
+    return out
+
+
+#: Largest mean handled by the sequential search from k = 1 (its cost grows with the mean).
+_SEQ_MAX = 40.0
+
+
+def _search_up_from_one(lm, uu, e):
+    """Smallest k >= 1 with u < F(k), for u >= F(0) = e = exp(-lam)."""
+    k = np.ones(lm.size)
+    p = lm * e
+    F = e + p
+    act = np.flatnonzero(uu >= F)
+    while act.size:
+        ka = k[act] + 1
+        k[act] = ka
+        pa = p[act] * lm[act] / ka
+        p[act] = pa
+        Fa = F[act] + pa
+        F[act] = Fa
+        # pa > 0 guards against a CDF that rounds to just below u in the far tail
+        act = act[(uu[act] >= Fa) & (pa > 0)]
+    return k.astype(np.int64)
+
+
+def _search_from_mode(lm, uu, max_steps):
+    """Smallest k with u < F(k), starting at floor(lam); for large means."""
     k = np.floor(lm)
     F = special.pdtr(k, lm)
     p = np.exp(k * np.log(lm) - lm - special.gammaln(k + 1))
     res = k.copy()
     limit = max_steps or int(np.max(lm) + 50 * math.sqrt(np.max(lm)) + 100)
-
-    # walk up: smallest k > k0 with u < F(k)
     up = np.flatnonzero(uu >= F)
-    if up.size:
-        ku, Fu, pu, uu_up = k[up], F[up], p[up], uu[up]
+    if up.size:  # walk up: k+1, k+2, ... until u < F(k)
+        ku, Fu, pu, uu_up, lu = k[up], F[up], p[up], uu[up], lm[up]
         act = np.arange(up.size)
         for _ in range(limit):
             ku[act] += 1
-            pu[act] *= lm[up][act] / ku[act]
+            pu[act] *= lu[act] / ku[act]
             Fu[act] += pu[act]
             act = act[(uu_up[act] >= Fu[act]) & (pu[act] > 0)]
             if act.size == 0:
                 break
         res[up] = ku
-    # walk down: while u < F(k-1) = F(k) - p(k), step down
     dn = np.flatnonzero(uu < F)
-    if dn.size:
+    if dn.size:  # walk down while u < F(k-1) = F(k) - p(k)
         kd, Fd, pd, uu_dn, ld = k[dn], F[dn], p[dn], uu[dn], lm[dn]
         act = np.flatnonzero((kd > 0) & (uu_dn < Fd - pd))
         for _ in range(limit):
@@ -179,8 +214,7 @@ def poisson_inverse(lam: np.ndarray, u: np.ndarray, max_steps: int | None = None
             kd[act] -= 1
             act = act[(kd[act] > 0) & (uu_dn[act] < Fd[act] - pd[act])]
         res[dn] = kd
-    of[idx] = res.astype(np.int64)
-    return out
+    return res.astype(np.int64)
 
 
 def sample_counts(signal: np.ndarray, params: SimParams, u_bkg: np.ndarray, u_sig: np.ndarray) -> np.ndarray:

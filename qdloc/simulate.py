@@ -155,7 +155,7 @@ def simulate(
         b, lo, hi, p0 = task
         sl = slice(p0, p0 + hi - lo)
         u_xy, n_z, steps, u = _block_draws(seed, b, params, lo, hi, photons)
-        traj[sl] = random_walk_um(start_positions_um(u_xy, n_z, params), steps, D_arr[sl], params)
+        random_walk_um(start_positions_um(u_xy, n_z, params), steps, D_arr[sl], params, out=traj[sl])
         if photons:
             sig = signal_counts(traj[sl], params)
             images[sl] = sample_counts(sig, params, u[:, 0], u[:, 1])

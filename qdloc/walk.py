@@ -60,7 +60,9 @@ def step_sd_um(params: SimParams, D) -> np.ndarray:
     return np.sqrt(2.0 * D[:, None] * sample_intervals_s(params)[None, :])
 
 
-def random_walk_um(start_um: np.ndarray, normals: np.ndarray, D, params: SimParams) -> np.ndarray:
+def random_walk_um(
+    start_um: np.ndarray, normals: np.ndarray, D, params: SimParams, out: np.ndarray | None = None
+) -> np.ndarray:
     """Trajectories (n, H·W, 3) µm from start positions and standard-normal steps.
 
     Parameters
@@ -70,12 +72,14 @@ def random_walk_um(start_um: np.ndarray, normals: np.ndarray, D, params: SimPara
         Standard normal numbers, scaled here by ``sqrt(2·D·Δt)``.
     D : float or ndarray (n,)
         Diffusion coefficient(s), µm²/s.
+    out : ndarray (n, H·W, 3) float64, optional
+        Where to write the result.
     """
     n = start_um.shape[0]
     D = as_D_array(D, n)
     if normals.shape != (n, params.n_pixels - 1, 3):
         raise ValueError(f"normals has shape {normals.shape}; expected ({n}, {params.n_pixels - 1}, 3)")
-    traj = np.empty((n, params.n_pixels, 3))
+    traj = np.empty((n, params.n_pixels, 3)) if out is None else out
     traj[:, 0] = start_um
     np.multiply(normals, step_sd_um(params, D)[..., None], out=traj[:, 1:])
     np.cumsum(traj, axis=1, out=traj)
