@@ -30,6 +30,7 @@ from .params import SimParams
 from .scanner import beam_positions_um
 
 __all__ = [
+    "eq1_signal",
     "signal_counts",
     "expected_counts",
     "expected_counts_static",
@@ -48,6 +49,12 @@ def _signal_from_offsets(d2_xy, dz2, params: SimParams, out=None):
     out = np.exp(arg, out=out)
     out *= norm
     return out
+
+
+def eq1_signal(dx_um, dy_um, dz_um, params: SimParams) -> np.ndarray:
+    """Eq. 1's signal term for a dot offset by ``(dx, dy, dz)`` µm from the beam (broadcasts)."""
+    dx, dy, dz = (np.asarray(v, dtype=np.float64) for v in (dx_um, dy_um, dz_um))
+    return _signal_from_offsets(dx * dx + dy * dy, dz * dz, params)
 
 
 def signal_counts(traj_um: np.ndarray, params: SimParams) -> np.ndarray:

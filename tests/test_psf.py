@@ -8,6 +8,7 @@ from scipy import stats
 
 from qdloc import SimParams, simulate
 from qdloc.psf import (
+    eq1_signal,
     expected_counts,
     expected_counts_static,
     poisson_inverse,
@@ -29,6 +30,9 @@ def test_eq1_at_the_beam_and_off_it():
     img2 = expected_counts_static([5 * a, 7 * a, 0.5], P)
     want = peak * math.exp(-(a**2) / (2 * 0.21**2)) * math.exp(-(0.5**2) / (2 * 1.36**2)) + 8.4
     assert img2[7, 6] == pytest.approx(want, rel=1e-12)
+    # the public form of Eq. 1's signal term gives the same numbers
+    assert eq1_signal(a, 0.0, 0.5, P) + 8.4 == pytest.approx(want, rel=1e-12)
+    assert eq1_signal(0.0, 0.0, 0.0, P) == pytest.approx(peak, rel=1e-12)
     # far away: background only
     assert img[0, 24] == pytest.approx(8.4, abs=1e-6)
 
