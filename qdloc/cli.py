@@ -1,0 +1,446 @@
+"""The ``qdloc`` command line: simulate sets, localise dots in TIFF stacks, score localisations.
+
+::
+
+    qdloc simulate --preset paper --out data/paper          # the paper's five sets
+    qdloc simulate --D 1.0 --n 2410 --seed 7 --out DIR       # one set
+    qdloc simulate --D-range 0.75 1.75 --n 1000000 --seed 1 --shard 0/4 --out DIR.0
+    qdloc concat DIR.0 DIR.1 DIR.2 DIR.3 --out DIR           # join shards
+    qdloc localize STACK.tif --method trackpy -o locs.csv    # any single-channel TIFF stack
+    qdloc evaluate --pred locs.csv --truth DIR [--json scores.json]
+
+``python -m qdloc`` is the same program. A bad argument or an unreadable
+file ends the program with exit status 2 and one line on stderr; nothing is
+written then (sets and output files appear only when complete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_write_text
+from .params import SimParams
+
+__all__ = ["main", "build_parser", "METHODS", "CLIError"]
+
+
+class CLIError(Exception):
+    """A usage problem found after parsing; reported as one line, exit status 2."""
+
+
+#: Localisation methods of ``qdloc localize``: name -> (module, function). The function
+#: takes an ``(n, H, W)`` stack and returns a DataFrame with at least ``frame, x, y, score``
+#: (px, x = column, pixel centres at integers). Modules are imported only when used.
+METHODS: dict[str, tuple[str, str]] = {
+    "trackpy": ("qdloc.baselines", "trackpy_locate"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit status 2)."""
+
+    def error(self, message: str):  # noqa: D102
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not i/N (0-based shard i of N, e.g. 0/4)"
+        ) from None
+    if n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected i/N with 0 <= i < N (i is 0-based)")
+    return i, n
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value.strip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``qdloc`` (one subparser per command)."""
+    p = _Parser(
+        prog="qdloc",
+        description="Simulated two-photon images of diffusing quantum dots, "
+        "and localisers for them.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    s = sub.add_parser(
+        "simulate",
+        help="simulate a set (or the paper's five sets) to disk",
+        description="Simulate images, labels and trajectories and write them as a set "
+        "folder (images.tif, labels.csv, trajectories.npy, params.json). Writing is atomic.",
+    )
+    s.add_argument(
+        "--preset",
+        choices=["paper"],
+        help="the paper's sets (train, val, test_D0.75, test_D1, test_D1.75) as folders of --out",
+    )
+    s.add_argument(
+        "--out", required=True, type=Path, help="the set's folder (with --preset: their parent)"
+    )
+    s.add_argument("--n", type=int, help="number of images of the set")
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the set: image k depends on (seed, k) (default 0)",
+    )
+    g = s.add_mutually_exclusive_group()
+    g.add_argument(
+        "--D",
+        type=float,
+        metavar="D",
+        help="one diffusion coefficient for every image, µm²/s "
+        "(default: the parameters' D_um2_per_s)",
+    )
+    g.add_argument(
+        "--D-range",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="D drawn per image uniformly in [LO, HI] µm²/s",
+    )
+    s.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="i/N",
+        help="write only the i-th (0-based) of N contiguous blocks of images; "
+        "join them with 'qdloc concat'",
+    )
+    s.add_argument(
+        "--params",
+        type=Path,
+        metavar="JSON",
+        help="simulator parameters: a SimParams JSON file, or a set's params.json",
+    )
+    s.add_argument("--n-qd", type=float, help="N_qd of Eq. 1 (photons from the dot in focus)")
+    s.add_argument("--n-bkg", type=float, help="N_bkg of Eq. 1 (background photons per pixel)")
+    s.add_argument(
+        "--set",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any other SimParams field, e.g. --set start_z_sd_um=0.5 (repeatable)",
+    )
+    s.add_argument(
+        "--chunk", type=int, default=None, help="images simulated at a time (memory bound)"
+    )
+    s.add_argument("--force", action="store_true", help="replace an existing set")
+    s.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="with --preset: keep sets that exist, verify and match the request",
+    )
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_simulate)
+
+    c = sub.add_parser(
+        "concat",
+        help="join the shards of a set into one set",
+        description="Join the N shards written with 'qdloc simulate --shard i/N' into one set, "
+        "byte for byte the set written without --shard.",
+    )
+    c.add_argument(
+        "shards", nargs="+", type=Path, metavar="SHARD_DIR", help="the folders of all N shards"
+    )
+    c.add_argument("--out", required=True, type=Path, help="folder of the joined set")
+    c.add_argument("--force", action="store_true", help="replace an existing set")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.set_defaults(func=cmd_concat)
+
+    loc = sub.add_parser(
+        "localize",
+        help="localise dots in a TIFF stack, write a CSV",
+        description="Localise quantum dots in every frame of a single-channel TIFF stack "
+        "(or a set folder's images.tif). The CSV has one row per localisation: frame (page "
+        "index from 0), x, y (px, x = column, pixel centres at integers), score, and the "
+        "method's own columns.",
+    )
+    loc.add_argument(
+        "stack", type=Path, metavar="STACK", help="TIFF stack (2D or 3D), or a set folder"
+    )
+    loc.add_argument(
+        "--method", choices=sorted(METHODS), default="trackpy", help="localiser (default trackpy)"
+    )
+    loc.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="output CSV")
+    loc.set_defaults(func=cmd_localize)
+
+    e = sub.add_parser(
+        "evaluate",
+        help="score localisations against a set's labels",
+        description="Area under the precision-recall curve at each tolerance (the paper's "
+        "70, 140, 210 nm), with Jaccard, precision, recall, F1 and lateral RMSE, and the mean "
+        "F1 over tolerances 0..max (qdloc.metrics). Prediction frames are page indices of the "
+        "set's images.tif.",
+    )
+    e.add_argument(
+        "--pred", required=True, type=Path, metavar="CSV", help="localisations: frame, x, y, score"
+    )
+    e.add_argument("--truth", required=True, type=Path, metavar="DIR", help="the set's folder")
+    e.add_argument(
+        "--eps",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="NM",
+        help="tolerances in nm (default 70 140 210)",
+    )
+    e.add_argument("--json", type=Path, metavar="FILE", help="also write the scores as JSON")
+    e.set_defaults(func=cmd_evaluate)
+    return p
+
+
+# --------------------------------------------------------------------------
+# simulate / concat
+# --------------------------------------------------------------------------
+def _coerce(text: str) -> Any:
+    """A --set value: a JSON number (or true/false/null), else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # let SimParams' validation name the field and the value
+
+
+def _sim_params(args: argparse.Namespace) -> SimParams:
+    base = SimParams()
+    if args.params is not None:
+        try:
+            d = json.loads(args.params.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{args.params}: not valid JSON ({exc})") from None
+        if isinstance(d, dict) and d.get("format") == "qdloc-dataset":
+            d = d.get("sim_params")
+        if not isinstance(d, dict):
+            raise ValueError(f"{args.params}: expected a JSON object of SimParams fields")
+        try:
+            base = SimParams.from_dict(d)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{args.params}: {exc}") from None
+    changes: dict[str, Any] = {}
+    for name, value in args.set:
+        changes[name] = _coerce(value)
+    if args.n_qd is not None:
+        changes["n_qd"] = args.n_qd
+    if args.n_bkg is not None:
+        changes["n_bkg"] = args.n_bkg
+    fields = set(base.to_dict())
+    unknown = sorted(set(changes) - fields)
+    if unknown:
+        raise CLIError(
+            f"--set {unknown[0]}: not a SimParams field; expected one of {sorted(fields)}"
+        )
+    return base.replace(**changes) if changes else base
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .dataset import DEFAULT_CHUNK, write_dataset, write_paper_sets
+
+    params = _sim_params(args)
+    progress = not args.no_progress
+    chunk = DEFAULT_CHUNK if args.chunk is None else args.chunk
+    t0 = time.perf_counter()
+    if args.preset == "paper":
+        given = [f for f in ("n", "D", "D_range", "shard") if getattr(args, f) is not None]
+        if given or args.seed != 0:
+            flag = "--" + (given[0].replace("_", "-") if given else "seed")
+            raise CLIError(
+                f"{flag} cannot be combined with --preset paper "
+                "(the preset fixes sizes, seeds and D)"
+            )
+        paths = write_paper_sets(
+            args.out,
+            params,
+            force=args.force,
+            skip_existing=args.skip_existing,
+            progress=progress,
+            chunk=chunk,
+        )
+        dt = time.perf_counter() - t0
+        print(f"wrote the paper's sets in {args.out} ({dt:.1f} s): {', '.join(paths)}")
+        return 0
+    if args.skip_existing:
+        raise CLIError("--skip-existing applies to --preset paper only")
+    if args.n is None:
+        raise CLIError("--n is required (or use --preset paper)")
+    D = ("uniform", *args.D_range) if args.D_range is not None else args.D
+    out = write_dataset(
+        args.out,
+        args.n,
+        params,
+        seed=args.seed,
+        D=D,
+        shard=args.shard,
+        force=args.force,
+        progress=progress,
+        chunk=chunk,
+    )
+    what = "" if args.shard is None else f" (shard {args.shard[0]}/{args.shard[1]})"
+    print(f"wrote {out}{what} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_concat(args: argparse.Namespace) -> int:
+    from .dataset import concatenate_shards
+
+    out = concatenate_shards(args.shards, args.out, force=args.force, progress=not args.no_progress)
+    print(f"wrote {out} from {len(args.shards)} shards")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# localize
+# --------------------------------------------------------------------------
+def _locator(method: str) -> Callable[[np.ndarray], pd.DataFrame]:
+    module, func = METHODS[method]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise CLIError(
+            f"method {method!r} is not available: cannot import {module} ({exc})"
+        ) from None
+    try:
+        return getattr(mod, func)
+    except AttributeError:
+        raise CLIError(f"method {method!r} is not available: {module} has no {func}") from None
+
+
+def cmd_localize(args: argparse.Namespace) -> int:
+    from .dataset import read_stack
+
+    images = read_stack(args.stack)
+    locate = _locator(args.method)
+    df = locate(images)
+    missing = [c for c in ("frame", "x", "y", "score") if c not in df.columns]
+    if missing:  # pragma: no cover - a method's bug, not the user's
+        raise CLIError(f"method {args.method!r} returned no column(s) {missing}")
+    first = ["frame", "x", "y", "score"]
+    df = df[first + [c for c in df.columns if c not in first]]
+    atomic_write_text(args.output, df.to_csv(index=False, lineterminator="\n"))
+    print(f"{len(df)} localisations in {len(images)} frames -> {args.output}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------
+def _read_predictions(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot be read as CSV ({exc})") from None
+    missing = [c for c in ("frame", "x", "y", "score") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected frame, x, y, score")
+    return df
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float | np.floating):
+        return None if not math.isfinite(float(v)) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def evaluate(pred: pd.DataFrame, truth_dir: Path, eps_nm: Sequence[float] | None = None) -> dict:
+    """Scores of predictions against a set: ``auc``, ``metrics`` (keyed by eps), ``f1_integral``."""
+    from .dataset import load_dataset
+    from .metrics import PAPER_EPS_NM, auc_table, detection_metrics, f1_integral
+
+    ds = load_dataset(truth_dir, mmap=True)
+    eps = [float(e) for e in (PAPER_EPS_NM if eps_nm is None else eps_nm)]
+    if not eps or any(not math.isfinite(e) or e <= 0 for e in eps):
+        raise ValueError(f"--eps {eps}: expected tolerances > 0 nm")
+    px = ds.pixel_size_nm
+    truth = ds.truth_xy
+    try:
+        auc = auc_table(pred, truth, eps, pixel_size_nm=px)
+        metrics = {e: detection_metrics(pred, truth, e, pixel_size_nm=px) for e in eps}
+        f1i = f1_integral(pred, truth, eps_max_nm=max(eps), pixel_size_nm=px)
+    except ValueError as exc:
+        raise ValueError(f"predictions against {truth_dir}: {exc}") from None
+    return {
+        "truth": str(truth_dir),
+        "n_images": len(ds),
+        "n_predictions": len(pred),
+        "pixel_size_nm": px,
+        "eps_nm": eps,
+        "auc": {f"{e:g}": _clean(v) for e, v in auc.items()},
+        "metrics": {f"{e:g}": {k: _clean(v) for k, v in m.items()} for e, m in metrics.items()},
+        "f1_integral": _clean(f1i),
+        "f1_integral_eps_max_nm": max(eps),
+    }
+
+
+def _format_scores(res: dict) -> str:
+    def f(v: Any, nd: int = 3) -> str:
+        return "nan" if v is None else f"{v:.{nd}f}"
+
+    lines = [
+        f"truth: {res['truth']} ({res['n_images']} images), {res['n_predictions']} predictions, "
+        f"pixel {res['pixel_size_nm']:g} nm",
+        f"{'eps_nm':>7} {'AUC':>6} {'jaccard':>8} {'precision':>9} {'recall':>7} {'f1':>6} "
+        f"{'rmse_nm':>8}",
+    ]
+    for e in res["eps_nm"]:
+        key = f"{e:g}"
+        m = res["metrics"][key]
+        lines.append(
+            f"{e:7g} {f(res['auc'][key]):>6} {f(m['jaccard']):>8} {f(m['precision']):>9} "
+            f"{f(m['recall']):>7} {f(m['f1']):>6} {f(m['rmse_lat_nm'], 1):>8}"
+        )
+    lines.append(f"F1 integral, 0-{res['f1_integral_eps_max_nm']:g} nm: {f(res['f1_integral'])}")
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    pred = _read_predictions(args.pred)
+    res = evaluate(pred, args.truth, args.eps)
+    res["pred"] = str(args.pred)
+    if args.json is not None:
+        atomic_write_text(
+            args.json, json.dumps(res, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        )
+    print(_format_scores(res))
+    return 0
+
+
+# --------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``qdloc`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CLIError, ValueError, OSError) as exc:  # DatasetError is a ValueError
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"qdloc {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"qdloc {args.command}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
