@@ -2,8 +2,8 @@
 
 Every quantity carries its unit in its name. The defaults are the paper's
 (§4.1, §4.6) where the paper gives a value; the others (``n_qd``, the start
-distribution) are documented choices, calibrated in chapter 04 against the
-paper's TrackPy row of Table 1.
+distribution) are documented choices, calibrated in chapter 06 against the
+paper's TrackPy row of Table 1 (``qdloc.calibration``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class SimParams:
         ``N_qd`` of Eq. 1: photons from a quantum dot in the focal plane, in
         the units of Eq. 1 (photons·µm³; the peak expected count of a dot at
         the beam is ``n_qd / ((2π)^1.5 σxy² σz)`` ≈ 1.06 ``n_qd``). Not given by
-        the paper; calibrated (chapter 04).
+        the paper; calibrated in chapter 06 (TrackPy against the paper's row).
     n_bkg : float
         Expected background photons per pixel (paper: 8.4).
     start_margin_px : float
@@ -63,9 +63,9 @@ class SimParams:
     D_um2_per_s: float = 1.0
     sigma_xy_um: float = 0.21
     sigma_z_um: float = 1.36
-    n_qd: float = 12.0
+    n_qd: float = 7.5
     n_bkg: float = 8.4
-    start_margin_px: float = 4.0
+    start_margin_px: float = 3.0
     start_z_sd_um: float = 0.0
 
     def __post_init__(self) -> None:
