@@ -44,7 +44,21 @@ class CLIError(Exception):
 #: (px, x = column, pixel centres at integers). Modules are imported only when used.
 METHODS: dict[str, tuple[str, str]] = {
     "trackpy": ("qdloc.baselines", "trackpy_locate"),
+    "compact": ("qdloc.models.compact", "compact_locate"),
+    "frcnn": ("qdloc.models.frcnn", "frcnn_locate"),
 }
+
+#: Methods with learned weights, and the shipped model file each uses by default
+#: (relative to the project folder that holds the ``qdloc`` package).
+SHIPPED_MODELS: dict[str, str] = {
+    "compact": "data/models/compact/compact.pt",
+    "frcnn": "data/models/frcnn_cpu/frcnn_cpu.pt",
+}
+
+
+def shipped_model(method: str) -> Path:
+    """The shipped model file of ``method``."""
+    return Path(__file__).resolve().parents[1] / SHIPPED_MODELS[method]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,7 +196,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", choices=sorted(METHODS), default="trackpy", help="localiser (default trackpy)"
     )
     loc.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="output CSV")
+    loc.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="model file for compact/frcnn (default: the shipped weights in data/models/)",
+    )
     loc.set_defaults(func=cmd_localize)
+
+    t = sub.add_parser(
+        "train",
+        help="train a localiser (compact or Keypoint R-CNN)",
+        description="Train a localiser with checkpoints every epoch (OUT/last.pt), model "
+        "selection on the validation split (OUT/best.pt) and training curves (OUT/history.csv). "
+        "--resume continues an interrupted run exactly where it stopped.",
+    )
+    t.add_argument("--model", required=True, choices=["compact", "frcnn"], help="which localiser")
+    t.add_argument("--profile", default="cpu", choices=["cpu", "paper"],
+                   help="cpu: reduced, trains on a CPU (default); paper: the paper's setting")
+    t.add_argument("--data", type=Path, default=Path("data/paper"),
+                   help="folder of the paper's sets (train, val, test_*) (default data/paper)")
+    t.add_argument("--out", type=Path, required=True, help="checkpoint and model folder")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    t.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    t.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    t.add_argument("--time-budget-s", type=float, default=None,
+                   help="stop (checkpointed, resumable) before an epoch would end past this")
+    t.add_argument("--weights", type=Path, default=None,
+                   help="frcnn: a local torchvision keypointrcnn_resnet50_fpn COCO checkpoint "
+                   "(default: train from scratch; nothing is downloaded)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
 
     e = sub.add_parser(
         "evaluate",
@@ -328,7 +373,13 @@ def cmd_localize(args: argparse.Namespace) -> int:
 
     images = read_stack(args.stack)
     locate = _locator(args.method)
-    df = locate(images)
+    if args.method in SHIPPED_MODELS:
+        model = args.model if args.model is not None else shipped_model(args.method)
+        df = locate(images, model_path=model)
+    else:
+        if args.model is not None:
+            raise CLIError(f"--model {args.model} is not used by --method {args.method}")
+        df = locate(images)
     missing = [c for c in ("frame", "x", "y", "score") if c not in df.columns]
     if missing:  # pragma: no cover - a method's bug, not the user's
         raise CLIError(f"method {args.method!r} returned no column(s) {missing}")
@@ -336,6 +387,34 @@ def cmd_localize(args: argparse.Namespace) -> int:
     df = df[first + [c for c in df.columns if c not in first]]
     atomic_write_text(args.output, df.to_csv(index=False, lineterminator="\n"))
     print(f"{len(df)} localisations in {len(images)} frames -> {args.output}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    if args.epochs is not None and args.epochs < 1:
+        raise CLIError(f"--epochs {args.epochs}: expected an integer >= 1")
+    if args.weights is not None:
+        if args.model != "frcnn":
+            raise CLIError("--weights is for --model frcnn (the compact model trains from scratch)")
+        if not args.weights.is_file():
+            raise CLIError(f"--weights {args.weights}: no such file")
+    kw: dict[str, Any] = {}
+    if args.epochs is not None:
+        kw["epochs"] = args.epochs
+    if args.time_budget_s is not None:
+        kw["time_budget_s"] = args.time_budget_s
+    if args.weights is not None:
+        kw["weights"] = str(args.weights)
+    data = args.data if args.data.exists() else None
+    result = train(args.model, args.profile, data, args.out, resume=args.resume, seed=args.seed,
+                   progress=not args.no_progress, **kw)
+    best = getattr(result, "model_path", None) or (result.get("best") if isinstance(result, dict) else None)
+    print(f"trained {args.model} ({args.profile}); model file: {best or args.out}")
     return 0
 
 
