@@ -1,0 +1,115 @@
+"""Localisation throughput of the compact network, with ratios against references run in the same process.
+
+References, measured here in the same run (the machine is shared, so absolute numbers move):
+* the simulator (``qdloc.simulate``), which makes the images;
+* TrackPy's locator (``qdloc.baselines.trackpy_locate``), the paper's intensity-based baseline.
+
+The compact model is timed with test-time averaging (the default, two views per image) and
+without, at several batch sizes, with torch on 2 threads. Each rate is the best of a few
+interleaved repeats. Uses the shipped weights when present (the speed does not depend on them).
+
+    .venv/bin/python benchmarks/bench_compact.py [--model data/models/compact/compact.pt]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+import qdloc  # noqa: E402
+from qdloc.models.compact import (  # noqa: E402
+    DEFAULT_MODEL_PATH,
+    CompactConfig,
+    _machine,
+    CompactNet,
+    compact_locate,
+    count_parameters,
+    macs_per_image,
+)
+from qdloc.training import save_model_file  # noqa: E402
+
+TARGET = 5000  # images/s, with the default test-time averaging
+
+
+def best_rate(fn, n: int, repeat: int) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=DEFAULT_MODEL_PATH)
+    ap.add_argument("--n", type=int, default=16384, help="images per timing")
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+
+    torch.set_num_threads(2)
+    p = qdloc.SimParams()
+    model = Path(a.model)
+    tmp = None
+    if not model.exists():
+        tmp = tempfile.TemporaryDirectory()
+        cfg = CompactConfig()
+        net = CompactNet(cfg, (p.height_px, p.width_px))
+        model = save_model_file(Path(tmp.name) / "untrained.pt", "compact", cfg.to_dict(), net.state_dict(),
+                                (p.height_px, p.width_px), p.to_dict())
+        print(f"{a.model} not found: timing an untrained network of the default configuration")
+    obj = torch.load(model, map_location="cpu", weights_only=True)
+    net = CompactNet(CompactConfig.from_dict(obj["config"]), tuple(obj["image_shape"]))
+    print(f"machine: {_machine()}; "
+          f"torch {torch.__version__} on {torch.get_num_threads()} threads; load average "
+          f"{os.getloadavg()[0]:.1f}")
+    print(f"model: {model} ({count_parameters(net):,} parameters, {macs_per_image(net) / 1e6:.2f} M MACs per view)")
+
+    images = qdloc.simulate(a.n, p, seed=5).images
+    tp_images = images[:200]
+    rates: dict[str, float] = {}
+    runs = {
+        "simulator (qdloc.simulate)": (lambda: qdloc.simulate(a.n, p, seed=6), a.n),
+        "compact, tta, batch 64": (lambda: compact_locate(images, model, tta=True, batch=64), a.n),
+        "compact, tta, batch 128 (default)": (lambda: compact_locate(images, model, tta=True), a.n),
+        "compact, tta, batch 256": (lambda: compact_locate(images, model, tta=True, batch=256), a.n),
+        "compact, tta, batch 1024": (lambda: compact_locate(images, model, tta=True, batch=1024), a.n),
+        "compact, no tta, batch 128": (lambda: compact_locate(images, model, tta=False), a.n),
+    }
+    try:
+        from qdloc.baselines import trackpy_locate
+
+        trackpy_locate(tp_images[:5])
+        runs["trackpy (qdloc.baselines)"] = (lambda: trackpy_locate(tp_images), len(tp_images))
+    except ImportError as exc:  # pragma: no cover - trackpy is a dependency
+        print(f"trackpy not available: {exc}")
+    for name, (fn, _) in runs.items():  # warm-up
+        if not name.startswith("trackpy"):
+            fn()
+    for _ in range(a.repeat):  # interleaved, so that a busy moment hits every method alike
+        for name, (fn, n) in runs.items():
+            rates[name] = max(rates.get(name, 0.0), best_rate(fn, n, 1))
+
+    sim = rates["simulator (qdloc.simulate)"]
+    tp = rates.get("trackpy (qdloc.baselines)", math.nan)
+    print(f"{'method':36s} {'images/s':>10s} {'vs simulator':>13s} {'vs trackpy':>11s}")
+    for name, r in rates.items():
+        print(f"{name:36s} {r:10,.0f} {r / sim:12.2f}x {r / tp:10.1f}x")
+    default = rates["compact, tta, batch 128 (default)"]
+    print(f"target >= {TARGET:,} images/s with test-time averaging: "
+          f"{'met' if default >= TARGET else 'NOT met'} ({default:,.0f} images/s)")
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
