@@ -107,6 +107,20 @@ def main() -> None:
     default = rates["compact, tta, batch 128 (default)"]
     print(f"target >= {TARGET:,} images/s with test-time averaging: "
           f"{'met' if default >= TARGET else 'NOT met'} ({default:,.0f} images/s)")
+    # training time per epoch: one short epoch of the shipped (cpu) configuration, extrapolated
+    import csv
+
+    from qdloc.models.compact import PROFILES, train_compact
+
+    n_short = 4096
+    full = PROFILES["cpu"].images_per_epoch
+    with tempfile.TemporaryDirectory() as d:
+        train_compact(None, d, profile="cpu", epochs=1, images_per_epoch=n_short, progress=False)
+        row = next(csv.DictReader(open(Path(d) / "history.csv")))
+    t_short = float(row["epoch_time_s"])
+    print(f"training, cpu profile: {n_short / t_short:,.0f} images/s -> {t_short * full / n_short:.0f} s per "
+          f"epoch of {full:,} fresh images (x{PROFILES['cpu'].epochs} epochs); simulator/train = "
+          f"{sim / (n_short / t_short):.1f}x")
     if tmp is not None:
         tmp.cleanup()
 
