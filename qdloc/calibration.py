@@ -57,6 +57,11 @@ __all__ = [
     "row_from_json",
     "write_table1",
     "read_table1",
+    "check_model_params",
+    "read_predictions",
+    "best_per_frame",
+    "localisation_errors_nm",
+    "compare_rows",
 ]
 
 #: The paper's three test sets (§4.1): name -> (images, seed, D in µm²/s).
@@ -437,3 +442,85 @@ def read_table1(path: str | Path) -> dict[str, Any]:
         "paper": {k: row_from_json(v) for k, v in doc.get("paper", {}).items()},
         "metadata": doc.get("metadata", {}),
     }
+
+
+# --------------------------------------------------------------------------
+# Learned localisers: model files, prediction files, errors, comparisons
+# --------------------------------------------------------------------------
+def check_model_params(model_path: str | Path, params: SimParams, kind: str | None = None) -> dict:
+    """Check that a model file was trained at ``params``; return the file's dict.
+
+    Raises
+    ------
+    ValueError
+        When the model file's stored ``sim_params`` differ from ``params``:
+        its numbers would belong to other images. The message names the
+        differing fields; retrain as the model's README says.
+    """
+    from .training import load_model_file
+
+    obj = load_model_file(model_path, kind=kind)
+    stored = dict(obj.get("sim_params", {}))
+    want = params.to_dict()
+    diff = sorted(k for k in set(stored) | set(want) if stored.get(k) != want.get(k))
+    if diff:
+        detail = ", ".join(f"{k}: model {stored.get(k)!r} vs chapter {want.get(k)!r}" for k in diff)
+        raise ValueError(
+            f"model file {str(model_path)!r} was trained with other simulator parameters ({detail}); "
+            "retrain it at these parameters as its README describes before using its numbers"
+        )
+    return obj
+
+
+def read_predictions(path: str | Path, n_images: int) -> pd.DataFrame:
+    """Read a prediction CSV (``frame, x, y, score``) and check it covers a test set.
+
+    Raises
+    ------
+    ValueError
+        Unless there is exactly one row per image, frames ``0 .. n_images-1``.
+    """
+    df = pd.read_csv(path)
+    missing = {"frame", "x", "y", "score"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{str(path)!r} lacks column(s) {sorted(missing)}")
+    frames = np.sort(df["frame"].to_numpy())
+    if len(df) != n_images or not np.array_equal(frames, np.arange(n_images)):
+        raise ValueError(
+            f"{str(path)!r} has {len(df)} rows with frames {frames[:3].tolist()}..; expected one row "
+            f"per image, frames 0..{n_images - 1}: recompute it from the model for this test set"
+        )
+    return df.sort_values("frame", kind="stable").reset_index(drop=True)
+
+
+def best_per_frame(pred: pd.DataFrame, n_images: int) -> pd.DataFrame:
+    """The highest-scoring prediction of each image, reindexed to ``0 .. n_images-1``.
+
+    Images without a prediction get NaN in ``x``, ``y`` and ``score``.
+    """
+    top = pred.sort_values("score", ascending=False, kind="stable").drop_duplicates("frame")
+    out = top.set_index("frame")[["x", "y", "score"]].reindex(np.arange(n_images))
+    out.index.name = "frame"
+    return out.reset_index()
+
+
+def localisation_errors_nm(pred: pd.DataFrame, truth_xy: np.ndarray, pixel_size_nm: float = 70.0) -> np.ndarray:
+    """Distance (nm) from each image's top-scoring prediction to its label; NaN: no prediction."""
+    truth = np.asarray(truth_xy, dtype=float)
+    top = best_per_frame(pred, len(truth))
+    return np.hypot(top["x"].to_numpy() - truth[:, 0], top["y"].to_numpy() - truth[:, 1]) * pixel_size_nm
+
+
+def compare_rows(ours: pd.DataFrame, reference: pd.DataFrame, name: str, ref_name: str) -> pd.DataFrame:
+    """Cell by cell: is ``ours`` >= ``reference``, and by how much it falls short.
+
+    Both rows are rounded to 3 decimals first (the precision they are shown at;
+    the paper's own values have 2). Returns one line per (D, eps) with
+    ``name``, ``ref_name``, ``at_least`` (bool) and ``shortfall`` (>= 0).
+    """
+    a = ours.round(3)
+    b = reference.reindex(index=a.index, columns=a.columns).round(3)
+    s = pd.DataFrame({name: a.stack(), ref_name: b.stack()})
+    s["at_least"] = s[name] >= s[ref_name]
+    s["shortfall"] = (s[ref_name] - s[name]).clip(lower=0.0).round(3) + 0.0
+    return s
