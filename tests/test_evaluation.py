@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,7 +25,8 @@ from qdloc.calibration import (
 )
 from qdloc.metrics import precision_recall
 
-COMPACT = "data/models/compact/compact.pt"
+ROOT = Path(__file__).resolve().parents[1]
+COMPACT = str(ROOT / "data/models/compact/compact.pt")
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +115,7 @@ def test_plots_of_the_comparison():
     with pytest.raises(ValueError, match="median_nm"):
         pe.plot_error_vs_D(table.drop(columns="median_nm"))
 
-    scan = pd.read_csv("data/models/compact/nqd_scan.csv")
+    scan = pd.read_csv(ROOT / "data/models/compact/nqd_scan.csv")
     fig, ax = pe.plot_auc_vs_nqd(scan, eps_nm=70.0, chosen=7.5)
     assert len(ax.lines) == 3 + 3 + 1  # scan lines, paper lines, chosen
     with pytest.raises(ValueError, match="auc_35nm"):

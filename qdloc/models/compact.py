@@ -124,7 +124,8 @@ __all__ = [
 
 KIND = "compact"
 #: Where :func:`compact_locate` looks for the shipped weights (relative to the working directory).
-DEFAULT_MODEL_PATH = "data/models/compact/compact.pt"
+#: The shipped weights (in the project folder that holds the package), whatever the working directory.
+DEFAULT_MODEL_PATH = str(Path(__file__).resolve().parents[2] / "data" / "models" / "compact" / "compact.pt")
 #: Fresh training images come from the simulator stream ``FRESH_SEED_BASE + seed``: far from the
 #: seeds of the paper's data sets (1, 2, 10, 11, 12), so training never sees a validation or test image.
 FRESH_SEED_BASE = 1_000_000
