@@ -213,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume continues an interrupted run exactly where it stopped.",
     )
     t.add_argument("--model", required=True, choices=["compact", "frcnn"], help="which localiser")
-    t.add_argument("--profile", default="cpu", choices=["cpu", "paper"],
-                   help="cpu: reduced, trains on a CPU (default); paper: the paper's setting")
+    t.add_argument("--profile", default="cpu", choices=["cpu", "paper", "test"],
+                   help="cpu: reduced, trains on a CPU (default); paper: the paper's setting; "
+                   "test: a tiny run for smoke tests (compact only)")
     t.add_argument("--data", type=Path, default=Path("data/paper"),
                    help="folder of the paper's sets (train, val, test_*) (default data/paper)")
     t.add_argument("--out", type=Path, required=True, help="checkpoint and model folder")
@@ -398,6 +399,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.epochs is not None and args.epochs < 1:
         raise CLIError(f"--epochs {args.epochs}: expected an integer >= 1")
+    if args.profile == "test" and args.model != "compact":
+        raise CLIError("--profile test is for --model compact")
     if args.weights is not None:
         if args.model != "frcnn":
             raise CLIError("--weights is for --model frcnn (the compact model trains from scratch)")
