@@ -52,3 +52,20 @@ def test_random_walk_chapter_follows_D(tmp_path, D):
     assert res["D_um2_per_s"] == D
     # the chapter's ensemble MSD fit: within 5% of D (its default ensemble is large)
     assert abs(res["D_fit_um2_per_s"] / D - 1) < 0.05, res
+
+
+@pytest.mark.notebook
+def test_readme_papermill_line_runs_as_written():
+    """The README's one-line rerun of chapter 03 at D = 1.75, run exactly as printed there."""
+    readme = (ROOT / "README.md").read_text()
+    lines = [ln for ln in readme.splitlines() if ln.startswith(".venv/bin/papermill") and "03_" in ln]
+    assert len(lines) == 1, lines
+    line = lines[0]
+    out_dir = Path(re.search(r"-p results_dir (\S+)", line).group(1))
+    result = out_dir / "03_psf_photon_counts.json"
+    if result.exists():
+        result.unlink()
+    r = subprocess.run(line, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(result.read_text())
+    assert res["D_um2_per_s"] == 1.75
