@@ -34,6 +34,7 @@ book/chapters/%.ipynb: notebooks/%.ipynb $(STAMP) $(wildcard qdloc/*.py qdloc/*/
 execute: $(EXECUTED)
 
 html: execute
+	$(BIN)/python -m qdloc.bookstatus book/chapters
 	$(BIN)/jupyter-book build . --path-output . -W -n --keep-going
 
 book: html

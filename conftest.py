@@ -17,7 +17,7 @@ ROOT = Path(__file__).parent
 def toc_chapters() -> list[str]:
     """Chapter notebooks named in _toc.yml (``book/chapters/NN_name`` → ``notebooks/NN_name.ipynb``)."""
     text = (ROOT / "_toc.yml").read_text()
-    names = re.findall(r"file:\s*book/chapters/(\S+)", text)
+    names = re.findall(r"file:\s*book/chapters/(\d\d_\S+)", text)
     return [f"notebooks/{n}.ipynb" for n in names]
 
 
