@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 from pathlib import Path
 
@@ -173,8 +172,3 @@ class Checkpointer:
         for h in history:
             w.writerow(h)
         atomic_write_text(self.history_csv, buf.getvalue())
-
-
-def default_threads() -> int:
-    """Torch intra-op threads: the machine's CPUs (at most 8)."""
-    return max(1, min(os.cpu_count() or 1, 8))

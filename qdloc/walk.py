@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import SimParams, check_value
+from .params import SimParams
 from .scanner import pixel_start_times_s, sample_intervals_s
 
 __all__ = [
@@ -104,9 +104,3 @@ def msd_from_start(traj_um: np.ndarray) -> np.ndarray:
     """
     d = traj_um - traj_um[:, :1]
     return np.mean(d**2, axis=0)
-
-
-def check_D(value) -> float:
-    """Validate one diffusion coefficient."""
-    check_value("D_um2_per_s", value, float, 0.0, True, np.inf, False)
-    return float(value)
