@@ -6,8 +6,8 @@ microscopy images".
 """
 
 from .params import PAPER, SimParams
-from .simulate import BLOCK, Simulation, iter_simulate, simulate
+from .simulate import BLOCK, Movie, Simulation, iter_simulate, simulate, simulate_movie
 
 __version__ = "0.1.0"
 
-__all__ = ["PAPER", "SimParams", "Simulation", "simulate", "iter_simulate", "BLOCK", "__version__"]
+__all__ = ["PAPER", "SimParams", "Simulation", "Movie", "simulate", "simulate_movie", "iter_simulate", "BLOCK", "__version__"]

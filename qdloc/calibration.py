@@ -461,6 +461,10 @@ def check_model_params(model_path: str | Path, params: SimParams, kind: str | No
 
     obj = load_model_file(model_path, kind=kind)
     stored = dict(obj.get("sim_params", {}))
+    try:  # a model saved before a field was added was trained at that field's default
+        stored = SimParams.normalize_dict(stored)
+    except (TypeError, ValueError):
+        pass  # reported field by field below
     want = params.to_dict()
     diff = sorted(k for k in set(stored) | set(want) if stored.get(k) != want.get(k))
     if diff:

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from numpy import bool_ as np_bool
+
 __all__ = ["SimParams", "PAPER"]
 
 #: Largest expected count per pixel we allow, so that counts fit in uint16
@@ -53,6 +55,18 @@ class SimParams:
     start_z_sd_um : float
         The walk starts at z ~ Normal(0, ``start_z_sd_um``) µm around the
         focal plane (0 puts every start in focus).
+    bidirectional : bool
+        Scan odd lines right to left (a resonant or bidirectional galvo scan);
+        ``retrace_s`` is then the turnaround time between lines. Off by default
+        (the paper's unidirectional raster).
+    pmt_excess_noise : float
+        Excess noise factor ``F >= 1`` of the photomultiplier (chapter 07): each
+        detected photon is amplified by a Gamma-distributed gain of mean 1 and
+        variance ``F - 1``, so a pixel's value has mean ``λ`` and variance
+        ``F·λ``. ``1`` (the default, the paper's model) records pure Poisson counts.
+    frame_pause_s : float
+        Movies only: pause after the flyback at the end of a frame before the
+        next frame's first line starts (the flyback itself takes ``retrace_s``).
     """
 
     height_px: int = 24
@@ -67,6 +81,9 @@ class SimParams:
     n_bkg: float = 8.4
     start_margin_px: float = 3.0
     start_z_sd_um: float = 0.0
+    bidirectional: bool = False
+    pmt_excess_noise: float = 1.0
+    frame_pause_s: float = 0.0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -88,6 +105,11 @@ class SimParams:
         return self.height_px * self.line_period_s
 
     @property
+    def frame_period_s(self) -> float:
+        """Movies: time from the start of one frame to the start of the next, ``frame_time_s + frame_pause_s``."""
+        return self.frame_time_s + self.frame_pause_s
+
+    @property
     def peak_signal(self) -> float:
         """Expected signal photons (above background) with the dot at the beam, in focus."""
         return self.n_qd / ((2 * math.pi) ** 1.5 * self.sigma_xy_um**2 * self.sigma_z_um)
@@ -99,6 +121,11 @@ class SimParams:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def normalize_dict(cls, d: dict) -> dict:
+        """``d`` as stored by an older version (fields added since take their defaults)."""
+        return cls.from_dict(d).to_dict()
 
     @classmethod
     def from_dict(cls, d: dict) -> SimParams:
@@ -147,6 +174,8 @@ _RULES: dict[str, tuple] = {
     "n_bkg": (float, 0.0, True, math.inf, False),
     "start_margin_px": (float, 0.0, True, math.inf, False),
     "start_z_sd_um": (float, 0.0, True, math.inf, False),
+    "pmt_excess_noise": (float, 1.0, True, 100.0, True),
+    "frame_pause_s": (float, 0.0, True, math.inf, False),
 }
 
 
@@ -174,6 +203,9 @@ def check_value(name: str, value, kind, lo, lo_inc, hi, hi_inc):
 
 
 def _validate(p: SimParams) -> None:
+    if not isinstance(p.bidirectional, bool | np_bool):
+        raise ValueError(f"bidirectional={p.bidirectional!r} is not allowed: expected True or False")
+    object.__setattr__(p, "bidirectional", bool(p.bidirectional))
     for name, rule in _RULES.items():
         value = getattr(p, name)
         check_value(name, value, *rule)

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import special
 
 from .params import SimParams
-from .scanner import beam_positions_um
+from .scanner import sample_beam_positions_um
 
 __all__ = [
     "eq1_signal",
@@ -37,6 +37,8 @@ __all__ = [
     "poisson_inverse",
     "poisson_inverse_const",
     "sample_counts",
+    "pmt_amplify",
+    "pmt_moments",
 ]
 
 
@@ -76,7 +78,7 @@ def signal_counts(traj_um: np.ndarray, params: SimParams) -> np.ndarray:
         raise ValueError(
             f"traj_um has shape {traj_um.shape}; expected (n, {H * W}, 3) for a {H}x{W} image"
         )
-    beam = beam_positions_um(params).reshape(H * W, 3)
+    beam = sample_beam_positions_um(params)  # in scan order: sample k lights up this beam position
     dx = traj_um[..., 0] - beam[:, 0]
     dy = traj_um[..., 1] - beam[:, 1]
     dz = traj_um[..., 2]  # the beam is in the focal plane, z = 0
@@ -84,8 +86,10 @@ def signal_counts(traj_um: np.ndarray, params: SimParams) -> np.ndarray:
     dy *= dy
     dx += dy
     dz = dz * dz
-    out = _signal_from_offsets(dx, dz, params)
-    return out.reshape(-1, H, W)
+    out = _signal_from_offsets(dx, dz, params).reshape(-1, H, W)
+    if params.bidirectional:  # samples of odd lines ran right to left
+        out[:, 1::2] = out[:, 1::2, ::-1].copy()
+    return out
 
 
 def expected_counts(traj_um: np.ndarray, params: SimParams) -> np.ndarray:
@@ -233,3 +237,38 @@ def sample_counts(signal: np.ndarray, params: SimParams, u_bkg: np.ndarray, u_si
     if counts.size and counts.max() > np.iinfo(np.uint16).max:  # pragma: no cover - guarded by SimParams
         raise ValueError(f"a count of {counts.max()} does not fit in uint16; lower n_qd or n_bkg")
     return counts.astype(np.uint16)
+
+
+# --------------------------------------------------------------------------
+# Photomultiplier excess noise (off by default: the paper's pure Poisson counts)
+# --------------------------------------------------------------------------
+def pmt_amplify(counts: np.ndarray, excess_noise: float, rng: np.random.Generator) -> np.ndarray:
+    """A photomultiplier's output for ``counts`` detected photons, in photon units (float32).
+
+    Each photoelectron is multiplied by an independent gain ``G`` with a Gamma
+    distribution of mean 1 and variance ``F - 1`` (shape ``1/(F-1)``), where
+    ``F = excess_noise`` is the excess noise factor ``<G²>/<G>²``. The sum of
+    ``n`` such gains is ``Gamma(n/(F-1), scale=F-1)``, drawn here in one step
+    per pixel. For Poisson counts of mean ``λ`` the output has mean ``λ`` and
+    variance ``F·λ`` (:func:`pmt_moments`). ``F = 1`` returns the counts
+    unchanged (an ideal photon counter).
+
+    The Gamma family covers the usual single-photoelectron pulse-height
+    spectra: ``F ≈ δ/(δ-1)`` ≈ 1.2-1.3 for a dynode chain with first-stage
+    gain δ ≈ 4-6, ``F = 2`` for an exponential spectrum (GaAsP photocathodes
+    are often quoted near 1.5-2).
+    """
+    F = float(excess_noise)
+    if not (math.isfinite(F) and F >= 1.0):
+        raise ValueError(f"excess_noise={excess_noise!r} is not allowed: expected a finite number >= 1")
+    counts = np.asarray(counts)
+    if F == 1.0:
+        return counts.astype(np.float32)
+    theta = F - 1.0
+    return (rng.standard_gamma(counts.astype(np.float64) / theta) * theta).astype(np.float32)
+
+
+def pmt_moments(lam, excess_noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of the PMT output for Poisson(``lam``) photons: ``(λ, F·λ)``."""
+    lam = np.asarray(lam, dtype=np.float64)
+    return lam, float(excess_noise) * lam

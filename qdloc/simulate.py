@@ -10,6 +10,18 @@ then two uniforms per pixel for the Poisson inversion. None of these draws
 depends on ``D``, ``N_qd`` or any other parameter, so image ``k`` depends
 only on ``(seed, k)`` and its own parameters: asking for images ``[k0, k1)``
 in any chunking gives the same arrays.
+
+With a photomultiplier model (``params.pmt_excess_noise > 1``, off by
+default) image ``k`` also has a generator of its own for the gains,
+``SeedSequence(s, spawn_key=(b, k mod BLOCK, 1))``, so the photon counts are
+the same with and without it and the gains too obey the chunking contract.
+
+Movies (:func:`simulate_movie`, or ``simulate(..., frames=T)``): movie ``m``,
+frame ``f`` draws from ``SeedSequence(s, spawn_key=(MOVIE_KEY, m, f))``: the
+start position (frame 0 only), the steps into and through the frame, then the
+Poisson uniforms. A movie of ``T`` frames is therefore the first ``T`` frames
+of any longer movie with the same seed, and movie ``m`` does not depend on
+the other movies drawn with it.
 """
 
 from __future__ import annotations
@@ -22,10 +34,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .params import SimParams
-from .psf import sample_counts, signal_counts
+from .psf import pmt_amplify, sample_counts, signal_counts
+from .scanner import frame_start_times_s, movie_sample_intervals_s
 from .walk import as_D_array, centroid_px, random_walk_um, start_positions_um
 
-__all__ = ["BLOCK", "Simulation", "simulate", "iter_simulate"]
+__all__ = ["BLOCK", "MOVIE_KEY", "Simulation", "Movie", "simulate", "simulate_movie", "iter_simulate"]
+
+#: First entry of a movie frame's spawn key (the ASCII of "MOVI"): keeps movie
+#: streams apart from the single-frame blocks, whose keys are ``(b,)``.
+MOVIE_KEY = 0x4D4F5649
 
 #: Images per random block. Part of the reproducibility contract: changing it
 #: changes every simulated image.
@@ -38,8 +55,9 @@ class Simulation:
 
     Attributes
     ----------
-    images : ndarray (n, H, W) uint16
-        Recorded photon counts.
+    images : ndarray (n, H, W) uint16, or float32 with a PMT model
+        Recorded photon counts (with ``params.pmt_excess_noise > 1``: the
+        photomultiplier's output in photon units).
     trajectories : ndarray (n, H·W, 3) float64
         Dot positions (x, y, z) in µm, one sample per pixel in scan order.
     centroids : ndarray (n, 2) float64
@@ -103,8 +121,9 @@ def simulate(
     start: int = 0,
     photons: bool = True,
     threads: int | None = None,
-) -> Simulation:
-    """Simulate ``n`` two-photon images of a diffusing quantum dot.
+    frames: int | None = None,
+) -> Simulation | Movie:
+    """Simulate ``n`` two-photon images of a diffusing quantum dot (or ``n`` movies).
 
     Parameters
     ----------
@@ -124,10 +143,13 @@ def simulate(
     threads : int, optional
         Worker threads over blocks (default: up to the number of CPUs, at most 4).
         The result does not depend on it.
+    frames : int, optional
+        Record ``n`` movies of ``frames`` frames each instead of single images
+        (:func:`simulate_movie`; ``start`` then counts movies).
 
     Returns
     -------
-    Simulation
+    Simulation, or Movie when ``frames`` is given
     """
     params = params or SimParams()
     seed = _check_seed(seed)
@@ -136,11 +158,14 @@ def simulate(
     if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
         raise ValueError(f"start={start!r} is not allowed: expected an integer >= 0")
     n, start = int(n), int(start)
+    if frames is not None:
+        return simulate_movie(n, frames, params, seed=seed, D=D, start=start, photons=photons, threads=threads)
     D_arr = as_D_array(params.D_um2_per_s if D is None else D, n)
 
     H, W = params.height_px, params.width_px
     traj = np.empty((n, params.n_pixels, 3))
-    images = np.empty((n, H, W), dtype=np.uint16) if photons else None
+    pmt = params.pmt_excess_noise > 1.0
+    images = np.empty((n, H, W), dtype=np.float32 if pmt else np.uint16) if photons else None
     # split [start, start+n) at block boundaries: (block, lo, hi, position in output)
     tasks = []
     pos, k = 0, start
@@ -158,7 +183,13 @@ def simulate(
         random_walk_um(start_positions_um(u_xy, n_z, params), steps, D_arr[sl], params, out=traj[sl])
         if photons:
             sig = signal_counts(traj[sl], params)
-            images[sl] = sample_counts(sig, params, u[:, 0], u[:, 1])
+            counts = sample_counts(sig, params, u[:, 0], u[:, 1])
+            if pmt:
+                for i, c in enumerate(counts):
+                    g = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(b, lo + i, 1))))
+                    images[p0 + i] = pmt_amplify(c, params.pmt_excess_noise, g)
+            else:
+                images[sl] = counts
 
     workers = _n_threads(threads, len(tasks))
     if workers == 1:
@@ -173,6 +204,160 @@ def simulate(
         centroids=centroid_px(traj, params),
         D=D_arr,
         index=np.arange(start, start + n, dtype=np.int64),
+        params=params,
+        seed=seed,
+    )
+
+
+@dataclass(frozen=True)
+class Movie:
+    """A batch of simulated movies: the scanner records frame after frame while the dot diffuses.
+
+    Attributes
+    ----------
+    images : ndarray (n, T, H, W) uint16, or float32 with a PMT model
+    trajectories : ndarray (n, T, H·W, 3) float64
+        Dot positions (x, y, z) µm, one sample per pixel in scan order, frame by frame.
+    centroids : ndarray (n, T, 2) float64
+        Per-frame labels: the centroid (x, y) in pixels of the frame's samples.
+    in_view : ndarray (n, T) bool
+        Whether the frame's centroid lies inside the image (``-0.5 <= x <= W - 0.5``,
+        same for y): the dot may leave the field of view.
+    D : ndarray (n,) float64
+    index : ndarray (n,) int64
+        Global movie index ``m``.
+    frame_times_s : ndarray (T,)
+        Start of each frame's first dwell.
+    params : SimParams
+    seed : int
+    """
+
+    images: np.ndarray | None
+    trajectories: np.ndarray
+    centroids: np.ndarray
+    in_view: np.ndarray
+    D: np.ndarray
+    index: np.ndarray
+    frame_times_s: np.ndarray
+    params: SimParams
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frame_times_s)
+
+    @property
+    def frame_interval_s(self) -> float:
+        """Time between the starts of consecutive frames (``params.frame_period_s``)."""
+        return self.params.frame_period_s
+
+
+def _movie_draws(seed: int, m: int, n_frames: int, params: SimParams, photons: bool):
+    """Raw random numbers of movie ``m``: start (u_xy, n_z), steps (T·H·W - 1, 3), uniforms (T, 2, H, W)."""
+    n_px = params.n_pixels
+    steps = np.empty((n_frames * n_px - 1, 3), dtype=np.float32)
+    u = np.empty((n_frames, 2, params.height_px, params.width_px)) if photons else None
+    for f in range(n_frames):
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(MOVIE_KEY, m, f))))
+        if f == 0:
+            u_xy = rng.random((1, 2))
+            n_z = rng.standard_normal(1)
+            steps[: n_px - 1] = rng.standard_normal((n_px - 1, 3), dtype=np.float32)
+        else:
+            steps[f * n_px - 1 : (f + 1) * n_px - 1] = rng.standard_normal((n_px, 3), dtype=np.float32)
+        if photons:
+            u[f] = rng.random((2, params.height_px, params.width_px))
+    return u_xy, n_z, steps, u
+
+
+def simulate_movie(
+    n: int,
+    n_frames: int,
+    params: SimParams | None = None,
+    seed: int = 0,
+    D=None,
+    start: int = 0,
+    photons: bool = True,
+    threads: int | None = None,
+) -> Movie:
+    """Simulate ``n`` movies of ``n_frames`` frames of a diffusing quantum dot.
+
+    The scanner records frame after frame (``params.frame_pause_s`` between
+    frames, :func:`qdloc.scanner.movie_sample_intervals_s`) and the dot
+    keeps diffusing on the same clocks; it may leave the field of view.
+    Frame 0 has exactly the single-frame simulator's statistics (start
+    position, walk, Eq. 1, noise); later frames start where the dot is.
+
+    Parameters
+    ----------
+    n : int
+        Number of movies.
+    n_frames : int
+        Frames per movie (>= 1).
+    params, seed, D, photons, threads
+        As for :func:`simulate` (``D`` one value or one per movie).
+    start : int
+        Global index of the first movie.
+
+    Returns
+    -------
+    Movie
+    """
+    params = params or SimParams()
+    seed = _check_seed(seed)
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"n={n!r} is not allowed: expected an integer >= 0")
+    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
+        raise ValueError(f"start={start!r} is not allowed: expected an integer >= 0")
+    dt = movie_sample_intervals_s(params, n_frames)  # validates n_frames
+    n, start, T = int(n), int(start), int(n_frames)
+    D_arr = as_D_array(params.D_um2_per_s if D is None else D, n)
+    H, W, n_px = params.height_px, params.width_px, params.n_pixels
+    pmt = params.pmt_excess_noise > 1.0
+    traj = np.empty((n, T * n_px, 3))
+    images = np.empty((n, T, H, W), dtype=np.float32 if pmt else np.uint16) if photons else None
+
+    def run(i: int) -> None:
+        m = start + i
+        u_xy, n_z, steps, u = _movie_draws(seed, m, T, params, photons)
+        tr = traj[i]
+        tr[0] = start_positions_um(u_xy, n_z, params)[0]
+        np.multiply(steps, np.sqrt(2.0 * D_arr[i] * dt)[:, None], out=tr[1:])
+        np.cumsum(tr, axis=0, out=tr)
+        if photons:
+            sig = signal_counts(tr.reshape(T, n_px, 3), params)
+            counts = sample_counts(sig, params, u[:, 0], u[:, 1])
+            if pmt:
+                for f in range(T):
+                    key = (MOVIE_KEY, m, f, 1)
+                    g = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+                    images[i, f] = pmt_amplify(counts[f], params.pmt_excess_noise, g)
+            else:
+                images[i] = counts
+
+    workers = _n_threads(threads, max(n, 1))
+    if workers == 1:
+        for i in range(n):
+            run(i)
+    else:
+        with ThreadPoolExecutor(workers) as ex:
+            list(ex.map(run, range(n)))
+    traj = traj.reshape(n, T, n_px, 3)
+    cen = centroid_px(traj, params)
+    in_view = (
+        (cen[..., 0] >= -0.5) & (cen[..., 0] <= W - 0.5) & (cen[..., 1] >= -0.5) & (cen[..., 1] <= H - 0.5)
+    )
+    return Movie(
+        images=images,
+        trajectories=traj,
+        centroids=cen,
+        in_view=in_view,
+        D=D_arr,
+        index=np.arange(start, start + n, dtype=np.int64),
+        frame_times_s=frame_start_times_s(params, T),
         params=params,
         seed=seed,
     )

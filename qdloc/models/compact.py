@@ -777,7 +777,7 @@ def train_compact(data_dir, out_dir, profile: str = "cpu", seed: int = 0, resume
         if state is not None:
             if state.get("kind") != KIND:
                 raise ModelFileError(f"checkpoint {str(ck.last)!r} is not a compact-model checkpoint")
-            if state["config"] != cfg.to_dict() or state["sim_params"] != params.to_dict() or state["seed"] != seed:
+            if state["config"] != cfg.to_dict() or SimParams.normalize_dict(state["sim_params"]) != params.to_dict() or state["seed"] != seed:
                 raise ValueError(f"cannot resume from {ck.last}: it was made with another configuration, "
                                  "simulator parameters or seed; start afresh (resume=False) or pass the same ones")
         elif not resume:
