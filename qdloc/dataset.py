@@ -574,12 +574,18 @@ def _progress(total: int, desc: str, progress: bool):
     )
 
 
+def image_dtype(params: SimParams) -> np.dtype:
+    """Pixel type of a set's images: uint16 photon counts, float32 with a PMT model."""
+    return np.dtype("<f4") if params.pmt_excess_noise > 1.0 else np.dtype("<u2")
+
+
 def _tiff_kwargs(params: SimParams, n: int) -> dict:
     a = params.pixel_size_um
-    est = n * (params.n_pixels * 2 + 200) + 2**16
+    dtype = image_dtype(params)
+    est = n * (params.n_pixels * dtype.itemsize + 200) + 2**16
     return {
         "shape": (n, params.height_px, params.width_px),
-        "dtype": np.dtype("<u2"),
+        "dtype": dtype,
         "photometric": "minisblack",
         "resolution": (1.0 / a, 1.0 / a),
         "metadata": {"unit": "um", "axes": "TYX"},
@@ -1054,20 +1060,21 @@ def _quiet_tifffile() -> Iterator[None]:
 def _open_images(f: Path, meta: dict, mmap: bool) -> np.ndarray:
     n = meta["n"]
     H, W = meta["sim_params"]["height_px"], meta["sim_params"]["width_px"]
+    want = image_dtype(SimParams.from_dict(meta["sim_params"]))
     try:
         with _quiet_tifffile(), tifffile.TiffFile(f) as tif:
             series = tif.series[0]
             shape, dtype = tuple(series.shape), series.dtype
             if len(series.shape) == 2:
                 shape = (1, *shape)
-            if shape != (n, H, W) or dtype != np.uint16:
+            if shape != (n, H, W) or dtype != want:
                 have = (
                     f"{shape[0]} image(s) of {shape[1:]} {dtype}"
                     if len(shape) == 3
                     else f"shape {shape}"
                 )
                 raise DatasetError(
-                    f"{f}: holds {have}; params.json says n={n} images of ({H}, {W}) uint16"
+                    f"{f}: holds {have}; params.json says n={n} images of ({H}, {W}) {want.name}"
                     + _size_note(f, meta)
                 )
             if not mmap:

@@ -250,3 +250,76 @@ def test_new_fields_validate_and_round_trip():
     assert SimParams.from_json(p.to_json()) == p
     old = {k: v for k, v in P.to_dict().items() if k not in ("bidirectional", "pmt_excess_noise", "frame_pause_s")}
     assert SimParams.normalize_dict(old) == P.to_dict()
+
+
+# --------------------------------------------------------------------------
+# Movie sets on disk
+# --------------------------------------------------------------------------
+def test_movie_set_round_trip_and_rerun_is_byte_identical(tmp_path):
+    import tifffile
+
+    from qdloc.movieset import load_movies, write_movies
+
+    p = P.replace(frame_pause_s=0.005)
+    out = write_movies(tmp_path / "mv", 3, 4, p, seed=8, D=1.25)
+    ms = load_movies(out)
+    ref = simulate_movie(3, 4, p, seed=8, D=1.25)
+    np.testing.assert_array_equal(ms.images, ref.images)
+    np.testing.assert_array_equal(ms.trajectories, ref.trajectories)
+    np.testing.assert_allclose(ms.labels[["x_px", "y_px"]].to_numpy(), ref.centroids.reshape(-1, 2), rtol=1e-9)
+    assert ms.frame_interval_s == pytest.approx(p.frame_period_s)
+    assert list(ms.truth(1)["frame"]) == [0, 1, 2, 3]
+    with tifffile.TiffFile(out / "movies" / "movie_00001.tif") as tif:
+        assert tif.series[0].axes == "TYX" and tif.series[0].shape == (4, 24, 25)
+        assert tif.imagej_metadata["finterval"] == pytest.approx(p.frame_period_s)
+    again = write_movies(tmp_path / "mv2", 3, 4, p, seed=8, D=1.25)
+    for f in sorted(x.relative_to(out) for x in out.rglob("*") if x.is_file()):
+        if f.name != "params.json":
+            assert (out / f).read_bytes() == (again / f).read_bytes(), f
+    with pytest.raises(FileExistsError, match="already exists"):
+        write_movies(out, 3, 4, p, seed=8)
+    write_movies(out, 2, 2, p, seed=8, force=True)
+    assert len(load_movies(out)) == 2
+
+
+def test_interrupted_movie_write_leaves_nothing(tmp_path, monkeypatch):
+    import qdloc.movieset as ms
+
+    calls = []
+
+    def boom(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return tifffile_imwrite(*a, **k)
+
+    import tifffile
+
+    tifffile_imwrite = tifffile.imwrite
+    monkeypatch.setattr(ms.tifffile, "imwrite", boom)
+    with pytest.raises(KeyboardInterrupt):
+        ms.write_movies(tmp_path / "mv", 3, 2, P, seed=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_damaged_movie_set_is_reported_by_file(tmp_path):
+    from qdloc.dataset import DatasetError
+    from qdloc.movieset import load_movies, write_movies
+
+    out = write_movies(tmp_path / "mv", 2, 3, P, seed=1)
+    f = out / "movies" / "movie_00001.tif"
+    f.write_bytes(f.read_bytes()[:-100])
+    with pytest.raises(DatasetError, match=r"movie_00001.tif: .* bytes, params.json records"):
+        load_movies(out)
+    with pytest.raises(DatasetError, match=r"not a qdloc movie set"):
+        load_movies(tmp_path)
+
+
+def test_pmt_single_frame_set_round_trips_as_float32(tmp_path):
+    from qdloc.dataset import load_dataset, write_dataset
+
+    p = P.replace(pmt_excess_noise=1.5)
+    out = write_dataset(tmp_path / "pmt", 40, p, seed=3, D=1.0, progress=False)
+    ds = load_dataset(out)
+    assert ds.images.dtype == np.float32
+    np.testing.assert_array_equal(ds.images, simulate(40, p, seed=3, D=1.0).images)
