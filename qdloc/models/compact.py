@@ -582,9 +582,14 @@ def compact_locate(images, model_path=DEFAULT_MODEL_PATH, tta: bool | str = True
 # --------------------------------------------------------------------------
 # Data for training and validation
 # --------------------------------------------------------------------------
+def _image_dtype(params: SimParams):
+    """uint16 photon counts, or float32 with a photomultiplier model (``pmt_excess_noise > 1``)."""
+    return np.float32 if params.pmt_excess_noise > 1.0 else np.uint16
+
+
 def fresh_training_batch(n: int, params: SimParams, seed: int, epoch: int,
                          D_range_um2_per_s: tuple[float, float], chunk: int = 4096):
-    """The fresh training images of one epoch: ``(images uint16 (n, H, W), centroids (n, 2), D (n,))``.
+    """The fresh training images of one epoch: ``(images (n, H, W), centroids (n, 2), D (n,))``.
 
     Images ``[epoch·n, (epoch+1)·n)`` of simulator stream ``FRESH_SEED_BASE + seed``, with D
     drawn uniformly in ``D_range_um2_per_s`` by ``numpy.random.default_rng([FRESH_SEED_BASE + seed, epoch])``:
@@ -595,7 +600,7 @@ def fresh_training_batch(n: int, params: SimParams, seed: int, epoch: int,
     rng = np.random.default_rng([FRESH_SEED_BASE + seed, epoch])
     lo, hi = D_range_um2_per_s
     D = lo + (hi - lo) * rng.random(n)
-    images = np.empty((n, params.height_px, params.width_px), dtype=np.uint16)
+    images = np.empty((n, params.height_px, params.width_px), dtype=_image_dtype(params))
     cen = np.empty((n, 2))
     pos = 0
     for sim in iter_simulate(n, params, seed=FRESH_SEED_BASE + seed, D=D, chunk=chunk, start=epoch * n):
@@ -614,7 +619,7 @@ def _simulate_set(n: int, params: SimParams, seed: int, D) -> tuple[np.ndarray, 
         from ..dataset import draw_D
 
         D = draw_D(D, n, seed)
-    images = np.empty((n, params.height_px, params.width_px), dtype=np.uint16)
+    images = np.empty((n, params.height_px, params.width_px), dtype=_image_dtype(params))
     cen = np.empty((n, 2))
     pos = 0
     for sim in iter_simulate(n, params, seed=seed, D=D, chunk=4096):
