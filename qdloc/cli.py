@@ -164,6 +164,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --preset: keep sets that exist, verify and match the request",
     )
+    s.add_argument(
+        "--frames",
+        type=int,
+        metavar="T",
+        help="write --n movies of T frames each (a movie set: movies/movie_NNNNN.tif time "
+        "series, per-frame labels.csv, trajectories.npy) instead of single images",
+    )
+    s.add_argument("--frame-pause-s", type=float, help="movies: pause between frames, s (default 0)")
+    s.add_argument(
+        "--pmt-excess-noise",
+        type=float,
+        metavar="F",
+        help="photomultiplier excess noise factor F >= 1 (default 1: pure Poisson counts); "
+        "images become float32",
+    )
+    s.add_argument(
+        "--bidirectional", action="store_true", help="scan odd lines right to left (default off)"
+    )
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)
 
@@ -230,6 +248,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
+    from . import sweep as _sweep
+
+    sw = sub.add_parser(
+        "sweep",
+        help="run a chapter over a grid of parameters with papermill (parallel, resumable)",
+        description="Run a chapter with papermill at every point of a parameter grid, keep every "
+        "executed notebook and gather the results files into one table (see qdloc.sweep).",
+    )
+    _sweep.add_arguments(sw)
+    sw.set_defaults(func=_sweep.run_from_args)
+
     e = sub.add_parser(
         "evaluate",
         help="score localisations against a set's labels",
@@ -252,6 +281,114 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--json", type=Path, metavar="FILE", help="also write the scores as JSON")
     e.set_defaults(func=cmd_evaluate)
+
+    from .diffusion import DEFAULT_MIN_LENGTH
+    from .tracking import DEFAULT_SEARCH_RANGE_PX
+
+    tr = sub.add_parser(
+        "track",
+        help="localise the dot in every frame of a movie and link the frames into tracks",
+        description="Localise quantum dots in every frame of a single-channel TIFF movie "
+        "(qdloc.tracking.localise_movie), keep the best-scored localisation(s) per frame, and "
+        "link them into tracks with trackpy.link. The CSV has one row per localisation: frame, "
+        "x, y (px, x = column, pixel centres at integers), particle, score, and the method's "
+        "own columns. Written atomically.",
+    )
+    tr.add_argument(
+        "stack", type=Path, metavar="STACK", help="TIFF movie (T, H, W), or a set folder"
+    )
+    tr.add_argument(
+        "--method", choices=sorted(METHODS), default="trackpy", help="localiser (default trackpy)"
+    )
+    tr.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="model file for compact/frcnn (default: the shipped weights in data/models/)",
+    )
+    tr.add_argument(
+        "--search-range",
+        type=float,
+        default=DEFAULT_SEARCH_RANGE_PX,
+        metavar="PX",
+        help="largest frame-to-frame displacement linked, px "
+        f"(default {DEFAULT_SEARCH_RANGE_PX:g}: the field's width; a step at D = 3 µm²/s, 27.6 ms frames, 0.07 µm pixels exceeds it "
+        "with probability 1e-4)",
+    )
+    tr.add_argument(
+        "--memory", type=int, default=0, metavar="N",
+        help="frames a dot may be missed and keep its track (default 0)",
+    )
+    tr.add_argument(
+        "--max-per-frame", type=int, default=1, metavar="N",
+        help="localisations kept per frame, best score first (default 1: one dot per movie; "
+        "0 keeps all)",
+    )
+    tr.add_argument(
+        "--min-score", type=float, default=None, metavar="S",
+        help="drop localisations scored below S (the method's score)",
+    )
+    tr.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="output CSV")
+    tr.set_defaults(func=cmd_track)
+
+    _P = SimParams()
+    d = sub.add_parser(
+        "diffusion",
+        help="diffusion coefficient of every track, with its uncertainty",
+        description="Estimate D of every track of a track CSV (frame, x, y, particle; x, y in "
+        "px), correcting for localisation error and motion blur (qdloc.diffusion): "
+        "maximum likelihood (Berglund 2010, default) or an MSD fit with the optimal number of "
+        "points (Michalet 2010). One row per track: particle, n_frames, n_used, D_um2_per_s, "
+        "D_err_um2_per_s, sigma_nm, method.",
+    )
+    d.add_argument(
+        "tracks", type=Path, metavar="TRACKS", help="track CSV (e.g. from 'qdloc track')"
+    )
+    d.add_argument(
+        "--frame-interval-s",
+        type=float,
+        default=_P.frame_time_s,
+        metavar="S",
+        help=f"time between frame starts, s (default {_P.frame_time_s:g}: the default scanner's "
+        f"frame period, {_P.height_px}·({_P.width_px}·{_P.dwell_s * 1e6:g} µs + "
+        f"{_P.retrace_s * 1e3:g} ms))",
+    )
+    gb = d.add_mutually_exclusive_group()
+    gb.add_argument(
+        "--blur",
+        type=float,
+        default=None,
+        metavar="R",
+        help="motion-blur coefficient R in [0, 0.25] (0: instantaneous exposure, 1/6: uniform "
+        "exposure over the whole frame)",
+    )
+    gb.add_argument(
+        "--scanner",
+        action="store_true",
+        help="R of the default scanner raster: the position is the mean at the pixel dwell "
+        "times of SimParams() (the default; 0.1664 with the default frame interval)",
+    )
+    d.add_argument(
+        "--pixel-size-um",
+        type=float,
+        default=_P.pixel_size_um,
+        metavar="A",
+        help=f"pixel size, µm (default {_P.pixel_size_um:g})",
+    )
+    d.add_argument(
+        "--estimator", choices=["mle", "msd"], default="mle", help="estimator (default mle)"
+    )
+    d.add_argument(
+        "--min-length",
+        type=int,
+        default=DEFAULT_MIN_LENGTH,
+        metavar="N",
+        help=f"skip tracks with fewer localisations (default {DEFAULT_MIN_LENGTH})",
+    )
+    d.add_argument("-o", "--output", type=Path, metavar="CSV",
+                   help="write the table as CSV (default: print it)")
+    d.set_defaults(func=cmd_diffusion)
     return p
 
 
@@ -288,6 +425,11 @@ def _sim_params(args: argparse.Namespace) -> SimParams:
         changes["n_qd"] = args.n_qd
     if args.n_bkg is not None:
         changes["n_bkg"] = args.n_bkg
+    for flag in ("frame_pause_s", "pmt_excess_noise"):
+        if getattr(args, flag, None) is not None:
+            changes[flag] = getattr(args, flag)
+    if getattr(args, "bidirectional", False):
+        changes["bidirectional"] = True
     fields = set(base.to_dict())
     unknown = sorted(set(changes) - fields)
     if unknown:
@@ -328,6 +470,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.n is None:
         raise CLIError("--n is required (or use --preset paper)")
     D = ("uniform", *args.D_range) if args.D_range is not None else args.D
+    if args.frames is not None:
+        from .movieset import write_movies
+
+        if args.frames < 1:
+            raise CLIError(f"--frames {args.frames}: expected an integer >= 1")
+        if args.shard is not None:
+            raise CLIError("--shard cannot be combined with --frames (movie sets are not sharded)")
+        out = write_movies(args.out, args.n, args.frames, params, seed=args.seed, D=D, force=args.force)
+        print(f"wrote {args.n} movies of {args.frames} frames to {out} in {time.perf_counter() - t0:.1f} s")
+        return 0
+    if args.frame_pause_s is not None:
+        raise CLIError("--frame-pause-s applies to movies only (add --frames T)")
     out = write_dataset(
         args.out,
         args.n,
@@ -505,6 +659,100 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.json, json.dumps(res, indent=2, sort_keys=True, allow_nan=False) + "\n"
         )
     print(_format_scores(res))
+    return 0
+
+
+# --------------------------------------------------------------------------
+# track / diffusion
+# --------------------------------------------------------------------------
+def _finite_positive(flag: str, value: float, unit: str) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise CLIError(f"{flag} {value:g}: expected a number > 0 {unit}".rstrip())
+    return value
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from .dataset import read_stack
+    from .tracking import link_tracks, localise_movie
+
+    _finite_positive("--search-range", args.search_range, "px")
+    if args.memory < 0:
+        raise CLIError(f"--memory {args.memory}: expected an integer >= 0")
+    if args.max_per_frame < 0:
+        raise CLIError(f"--max-per-frame {args.max_per_frame}: expected an integer >= 0 (0: all)")
+    if args.min_score is not None and math.isnan(args.min_score):
+        raise CLIError("--min-score nan: expected a number")
+    if args.method not in SHIPPED_MODELS and args.model is not None:
+        raise CLIError(f"--model {args.model} is not used by --method {args.method}")
+    images = read_stack(args.stack)
+    _locator(args.method)  # a clear error when the method's module cannot be imported
+    locs = localise_movie(
+        images,
+        args.method,
+        model_path=args.model,
+        max_per_frame=args.max_per_frame or None,
+        min_score=args.min_score,
+    )
+    tracks = link_tracks(locs, search_range_px=args.search_range, memory=args.memory)
+    atomic_write_text(args.output, tracks.to_csv(index=False, lineterminator="\n"))
+    n = tracks["particle"].nunique()
+    print(
+        f"{len(tracks)} localisations in {len(images)} frames linked into {n} track(s) "
+        f"-> {args.output}"
+    )
+    return 0
+
+
+def _read_tracks(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot be read as CSV ({exc})") from None
+    missing = [c for c in ("frame", "x", "y", "particle") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected frame, x, y, particle")
+    for c in ("frame", "x", "y"):
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            raise ValueError(f"{path}: column {c!r} holds non-numbers; expected numbers")
+    return df
+
+
+def cmd_diffusion(args: argparse.Namespace) -> int:
+    from .diffusion import estimate_D, scanner_blur_coefficient
+
+    dt = _finite_positive("--frame-interval-s", args.frame_interval_s, "s")
+    a = _finite_positive("--pixel-size-um", args.pixel_size_um, "µm")
+    if args.min_length < 3:
+        raise CLIError(f"--min-length {args.min_length}: expected an integer >= 3")
+    if args.blur is not None:
+        if not math.isfinite(args.blur) or not 0 <= args.blur <= 0.25:
+            raise CLIError(f"--blur {args.blur:g}: expected a number in [0, 0.25]")
+        R, what = args.blur, "--blur"
+    else:
+        p = SimParams()
+        if dt < p.frame_time_s * (1 - 1e-9):
+            raise CLIError(
+                f"--frame-interval-s {dt:g}: shorter than the scanner's frame "
+                f"({p.frame_time_s:g} s); expected >= the frame time, or give --blur R"
+            )
+        R, what = scanner_blur_coefficient(p, dt), "scanner"
+    tracks = _read_tracks(args.tracks)
+    table = estimate_D(tracks, dt, R, pixel_size_um=a, method=args.estimator,
+                       min_length=args.min_length)
+    head = (
+        f"{len(table)} track(s) of {tracks['particle'].nunique()} with >= {args.min_length} "
+        f"localisations; estimator {args.estimator}, frame interval {dt:g} s, blur R = {R:.4f} "
+        f"({what}), pixel {a:g} µm"
+    )
+    if args.output is not None:
+        atomic_write_text(args.output, table.to_csv(index=False, lineterminator="\n"))
+        print(f"{head} -> {args.output}")
+        return 0
+    print(head)
+    if len(table):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 
 
