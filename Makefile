@@ -8,13 +8,15 @@ CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%,book/chapters/%,$(CHAPTERS))
 PYTEST_NB := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help venv book execute html test test-unit test-notebooks test-book bench outputs clean
+.PHONY: help venv book execute html test test-unit test-notebooks test-book bench outputs clean sweep
 
 help:
 	@echo "make book   - create .venv, run every chapter with papermill, build _build/html"
 	@echo "make test   - unit tests, nbval over every chapter, papermill reruns, book build with -W"
+	@echo "              and the built book in headless Chromium (make test-browser)"
 	@echo "make bench  - throughput benchmarks (ratios against references measured in the same run)"
 	@echo "make outputs - re-execute the chapters and store their outputs in notebooks/*.ipynb"
+	@echo "make sweep  - run chapter 08 over its (D, N_qd) grid with papermill into data/sweep (resumes)"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,12 +28,26 @@ venv: $(STAMP)
 
 # Run each chapter at its default parameters with papermill into book/chapters/
 # (never over the paired sources in notebooks/).
-book/chapters/%.ipynb: notebooks/%.ipynb $(STAMP) $(wildcard qdloc/*.py qdloc/*/*.py)
+book/chapters/%.ipynb: notebooks/%.ipynb $(STAMP) $(filter-out qdloc/booktest.py,$(wildcard qdloc/*.py qdloc/*/*.py))
 	@mkdir -p book/chapters
 	$(BIN)/papermill --cwd notebooks -k python3 --no-progress-bar $< $@.part.ipynb
 	mv $@.part.ipynb $@
 
 execute: $(EXECUTED)
+
+# The parameter sweep of chapter 08 (qdloc.sweep): one papermill run of the chapter per
+# (D, N_qd) point, kept in data/sweep/runs/, gathered into data/sweep/table.csv; a rerun
+# skips the points already done. Chapter 08's maps read the table.
+SWEEP_TABLE := data/sweep/table.csv
+SWEEP := $(BIN)/python -m qdloc.sweep --preset default --out data/sweep --jobs 2
+
+sweep: venv
+	$(SWEEP)
+
+$(SWEEP_TABLE): notebooks/08_sweep.ipynb qdloc/sweep.py $(STAMP)
+	$(SWEEP)
+
+book/chapters/08_sweep.ipynb: $(SWEEP_TABLE)
 
 html: execute
 	$(BIN)/python -m qdloc.bookstatus book/chapters
@@ -41,7 +57,7 @@ book: html
 	@echo "The book is in _build/html/index.html"
 
 test-unit: venv
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not book"
 
 test-notebooks: venv
 	$(BIN)/python -m pytest $(PYTEST_NB) notebooks
@@ -50,9 +66,17 @@ test-book: venv
 	rm -rf _build/html _build/.doctrees book/chapters
 	$(MAKE) html
 
+# The built book in headless Chromium (qdloc.booktest; Debian's chromium, see .ci/run):
+# every page, its images, internal links, JavaScript errors and chapter figures; it
+# saves _build/screenshots/06_evaluation.png. Tests marked `book` need _build/html.
+.PHONY: test-browser
+test-browser: venv
+	$(BIN)/python -m pytest -m book tests/browser
+
 test: venv
-	$(BIN)/python -m pytest tests notebooks $(PYTEST_NB)
+	$(BIN)/python -m pytest tests notebooks $(PYTEST_NB) -m "not book"
 	$(MAKE) test-book
+	$(MAKE) test-browser
 
 bench: venv
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
