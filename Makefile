@@ -1,5 +1,7 @@
 # qdloc: the two commands a new user runs are `make book` and `make test`.
 PYTHON ?= python3
+# torch on a busy 2-core machine: OpenMP threads that spin while they wait make it many times slower
+export OMP_WAIT_POLICY ?= PASSIVE
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.qdloc-installed
@@ -28,7 +30,7 @@ venv: $(STAMP)
 
 # Run each chapter at its default parameters with papermill into book/chapters/
 # (never over the paired sources in notebooks/).
-book/chapters/%.ipynb: notebooks/%.ipynb $(STAMP) $(filter-out qdloc/booktest.py,$(wildcard qdloc/*.py qdloc/*/*.py))
+book/chapters/%.ipynb: notebooks/%.ipynb $(STAMP) $(wildcard qdloc/*.py qdloc/*/*.py)
 	@mkdir -p book/chapters
 	$(BIN)/papermill --cwd notebooks -k python3 --no-progress-bar $< $@.part.ipynb
 	mv $@.part.ipynb $@
@@ -39,18 +41,18 @@ execute: $(EXECUTED)
 # (D, N_qd) point, kept in data/sweep/runs/, gathered into data/sweep/table.csv; a rerun
 # skips the points already done. Chapter 08's maps read the table.
 SWEEP_TABLE := data/sweep/table.csv
-SWEEP := $(BIN)/python -m qdloc.sweep --preset default --out data/sweep --jobs 2
+SWEEP := $(BIN)/python -m qdloc.study.sweep --preset default --out data/sweep --jobs 2
 
 sweep: venv
 	$(SWEEP)
 
-$(SWEEP_TABLE): notebooks/08_sweep.ipynb qdloc/sweep.py $(STAMP)
+$(SWEEP_TABLE): notebooks/08_sweep.ipynb qdloc/study/sweep.py qdloc/study/sweep_point.py $(STAMP)
 	$(SWEEP)
 
 book/chapters/08_sweep.ipynb: $(SWEEP_TABLE)
 
 html: execute
-	$(BIN)/python -m qdloc.bookstatus book/chapters
+	$(BIN)/python tools/bookstatus.py book/chapters
 	$(BIN)/jupyter-book build . --path-output . -W -n --keep-going
 
 book: html

@@ -1,8 +1,8 @@
 """Localisation throughput of the compact network, with ratios against references run in the same process.
 
 References, measured here in the same run (the machine is shared, so absolute numbers move):
-* the simulator (``qdloc.simulate``), which makes the images;
-* TrackPy's locator (``qdloc.baselines.trackpy_locate``), the paper's intensity-based baseline.
+* the simulator (``qdloc.sim.simulate``), which makes the images;
+* TrackPy's locator (``qdloc.localise.trackpy.trackpy_locate``), the paper's intensity-based baseline.
 
 The compact model is timed with test-time averaging (the default, two views per image) and
 without, at several batch sizes, with torch on 2 threads. Each rate is the best of a few
@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 import qdloc  # noqa: E402
-from qdloc.models.compact import (  # noqa: E402
+from qdloc.localise.compact import (  # noqa: E402
     DEFAULT_MODEL_PATH,
     CompactConfig,
     _machine,
@@ -35,7 +35,7 @@ from qdloc.models.compact import (  # noqa: E402
     count_parameters,
     macs_per_image,
 )
-from qdloc.training import save_model_file  # noqa: E402
+from qdloc.localise.checkpoints import save_model_file  # noqa: E402
 
 TARGET = 5000  # images/s, with the default test-time averaging
 
@@ -78,7 +78,7 @@ def main() -> None:
     tp_images = images[:200]
     rates: dict[str, float] = {}
     runs = {
-        "simulator (qdloc.simulate)": (lambda: qdloc.simulate(a.n, p, seed=6), a.n),
+        "simulator (qdloc.sim.simulate)": (lambda: qdloc.simulate(a.n, p, seed=6), a.n),
         "compact, tta, batch 64": (lambda: compact_locate(images, model, tta=True, batch=64), a.n),
         "compact, tta, batch 128 (default)": (lambda: compact_locate(images, model, tta=True), a.n),
         "compact, tta, batch 256": (lambda: compact_locate(images, model, tta=True, batch=256), a.n),
@@ -86,10 +86,10 @@ def main() -> None:
         "compact, no tta, batch 128": (lambda: compact_locate(images, model, tta=False), a.n),
     }
     try:
-        from qdloc.baselines import trackpy_locate
+        from qdloc.localise.trackpy import trackpy_locate
 
         trackpy_locate(tp_images[:5])
-        runs["trackpy (qdloc.baselines)"] = (lambda: trackpy_locate(tp_images), len(tp_images))
+        runs["trackpy (qdloc.localise.trackpy)"] = (lambda: trackpy_locate(tp_images), len(tp_images))
     except ImportError as exc:  # pragma: no cover - trackpy is a dependency
         print(f"trackpy not available: {exc}")
     for name, (fn, _) in runs.items():  # warm-up
@@ -99,8 +99,8 @@ def main() -> None:
         for name, (fn, n) in runs.items():
             rates[name] = max(rates.get(name, 0.0), best_rate(fn, n, 1))
 
-    sim = rates["simulator (qdloc.simulate)"]
-    tp = rates.get("trackpy (qdloc.baselines)", math.nan)
+    sim = rates["simulator (qdloc.sim.simulate)"]
+    tp = rates.get("trackpy (qdloc.localise.trackpy)", math.nan)
     print(f"{'method':36s} {'images/s':>10s} {'vs simulator':>13s} {'vs trackpy':>11s}")
     for name, r in rates.items():
         print(f"{name:36s} {r:10,.0f} {r / sim:12.2f}x {r / tp:10.1f}x")
@@ -110,7 +110,7 @@ def main() -> None:
     # training time per epoch: one short epoch of the shipped (cpu) configuration, extrapolated
     import csv
 
-    from qdloc.models.compact import PROFILES, train_compact
+    from qdloc.localise.compact import PROFILES, train_compact
 
     n_short = 4096
     full = PROFILES["cpu"].images_per_epoch

@@ -1,7 +1,7 @@
 """Dataset write throughput, as a ratio against in-memory simulation measured in the same run.
 
-Reference: ``qdloc.simulate`` of the same images into memory (no files). Measured:
-``qdloc.dataset.write_dataset`` of those images to a temporary folder on the same disk as
+Reference: ``qdloc.sim.simulate`` of the same images into memory (no files). Measured:
+``qdloc.data.dataset.write_dataset`` of those images to a temporary folder on the same disk as
 the working directory's ``data/`` (images.tif, labels.csv, trajectories.npy, params.json with
 checksums, atomic rename), and ``load_dataset`` with checksum verification. The two are run
 alternately, best of ``--repeat``, so that a busy machine slows both alike.
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import qdloc
-from qdloc.dataset import load_dataset, write_dataset
+from qdloc.data.dataset import load_dataset, write_dataset
 
 D = ("uniform", 0.75, 1.75)
 
@@ -47,7 +47,7 @@ def main() -> None:
         size = 0
         for r in range(args.repeat):
             t0 = time.perf_counter()
-            d = qdloc.dataset.draw_D(D, n, seed=r)
+            d = qdloc.data.dataset.draw_D(D, n, seed=r)
             sim = qdloc.simulate(n, p, seed=r, D=d)
             t_sim = min(t_sim, time.perf_counter() - t0)
             del sim

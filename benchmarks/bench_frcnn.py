@@ -1,12 +1,12 @@
 """Keypoint R-CNN on the CPU: training time per epoch and localisation throughput.
 
 Both are reported with a ratio against the simulator's throughput measured in the same run
-(``qdloc.simulate``, images/s, one thread), so that numbers from different machines compare:
+(``qdloc.sim.simulate``, images/s, one thread), so that numbers from different machines compare:
 
 * training: one epoch of the ``cpu`` profile on the first ``--train-images`` training images
   (batch 6, validation excluded), extrapolated to seconds per 1000 images; the ratio says how
   many images the simulator makes in the time one image is trained on;
-* localisation: :func:`qdloc.models.frcnn.frcnn_locate` (top detection per image) on
+* localisation: :func:`qdloc.localise.frcnn.frcnn_locate` (top detection per image) on
   ``--locate-images`` images, in images/s, with the trained model ``data/models/frcnn_cpu/best.pt``
   when it exists (else an untrained model of the same profile: the cost hardly depends on the
   weights, one detection is decoded per image).
@@ -57,7 +57,7 @@ def main() -> None:
 
     import torch
 
-    from qdloc.models.frcnn import (
+    from qdloc.localise.frcnn import (
         build_frcnn,
         frcnn_config,
         frcnn_locate,
@@ -65,14 +65,14 @@ def main() -> None:
         make_targets,
         normalise_counts,
     )
-    from qdloc.training import save_model_file
+    from qdloc.localise.checkpoints import save_model_file
 
     torch.set_num_threads(a.threads)
     params = qdloc.SimParams()
     print(f"machine: {platform.node()} {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     sim_rate = simulator_rate(params)
-    print(f"{'simulator (qdloc.simulate, 1 thread)':58s} {sim_rate:12,.0f} images/s")
+    print(f"{'simulator (qdloc.sim.simulate, 1 thread)':58s} {sim_rate:12,.0f} images/s")
 
     # -- training: one epoch on a small subset ------------------------------
     config = frcnn_config("cpu")

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import qdloc
-from qdloc.scanner import beam_positions_um, sample_intervals_s
+from qdloc.sim.scanner import beam_positions_um, sample_intervals_s
 
 
 def python_loop(n: int, p: qdloc.SimParams, rng: np.random.Generator) -> np.ndarray:
@@ -81,7 +81,7 @@ def main() -> None:
     vec = rate(lambda n: qdloc.simulate(n, p, seed=0), 20000)
     print(f"{'method':42s} {'images/s':>12s} {'ratio to loop':>14s} {'ratio to per-image':>19s}")
     for name, r in [("per-pixel Python loop", loop), ("per-image NumPy", per_image),
-                    ("qdloc.simulate, 1 thread", vec1), ("qdloc.simulate, default threads", vec)]:
+                    ("qdloc.sim.simulate, 1 thread", vec1), ("qdloc.sim.simulate, default threads", vec)]:
         print(f"{name:42s} {r:12,.0f} {r / loop:14.0f}x {r / per_image:18.1f}x")
     # streaming 1,000,000 images: memory stays bounded by the chunk size
     n = 1_000_000

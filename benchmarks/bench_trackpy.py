@@ -22,8 +22,8 @@ import trackpy
 
 import qdloc
 from qdloc import SimParams, simulate
-from qdloc.baselines import trackpy_locate
-from qdloc.calibration import CALIBRATED_TRACKPY
+from qdloc.localise.trackpy import trackpy_locate
+from qdloc.study.calibration import CALIBRATED_TRACKPY
 
 
 def _best_rate(fn, n: int, repeats: int) -> float:

@@ -19,7 +19,7 @@
 # A two-photon microscope does not take a snapshot: it records one pixel at a time while
 # the laser beam sweeps the sample line by line. To simulate what a moving quantum dot
 # looks like we first need to know *where the beam is, and when*. This chapter follows
-# the paper's §4.6.1 and the module `qdloc.scanner`.
+# the paper's §4.6.1 and the module `qdloc.sim.scanner`.
 #
 # **What you will learn**
 #
@@ -27,7 +27,7 @@
 # - why the scan runs on two clocks: a fast one (the dwell, 2 µs) and a slow one
 #   (the line change, one dwell plus the 1.1 ms retrace);
 # - how little of the frame time is spent recording photons;
-# - how to draw the beam path, a timing diagram and an animation of the scan with `qdloc.plots`.
+# - how to draw the beam path, a timing diagram and an animation of the scan with `qdloc.plots.simulator`.
 
 # %% tags=["parameters"]
 seed = 0  # seed of the simulated image shown in the animation
@@ -44,9 +44,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML
 
-from qdloc import PAPER, plots, simulate
+from qdloc import PAPER, simulate
+from qdloc.plots import simulator as plots
 from qdloc.io import atomic_write_text
-from qdloc.scanner import beam_path_um, beam_positions_um, pixel_start_times_s, sample_intervals_s
+from qdloc.sim.scanner import beam_path_um, beam_positions_um, pixel_start_times_s, sample_intervals_s
 
 params = PAPER
 print(
@@ -71,7 +72,7 @@ print(f"dwell tau_d = {params.dwell_s * 1e6:g} us, retrace tau_r = {params.retra
 # $$ (eq-ch01-pixel-time)
 #
 # Two periods follow from it: the **line period** $T_\text{line} = W\tau_d + \tau_r$ and
-# the **frame time** $T_\text{frame} = H\,T_\text{line}$. `qdloc.scanner.pixel_start_times_s`
+# the **frame time** $T_\text{frame} = H\,T_\text{line}$. `qdloc.sim.scanner.pixel_start_times_s`
 # evaluates {eq}`eq-ch01-pixel-time` for every pixel.
 
 # %%
@@ -119,7 +120,7 @@ plt.show()
 # \end{cases}
 # $$ (eq-ch01-two-clocks)
 #
-# `qdloc.scanner.sample_intervals_s` builds these intervals directly; they must agree with
+# `qdloc.sim.scanner.sample_intervals_s` builds these intervals directly; they must agree with
 # the differences of {eq}`eq-ch01-pixel-time`.
 
 # %%

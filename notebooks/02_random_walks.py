@@ -19,7 +19,7 @@
 # While the beam scans, the quantum dot diffuses in the brain's extracellular space. The
 # paper models this as a Brownian random walk in 3D (§4.6.2), sampled once per pixel so
 # that the dot's position is known whenever the beam records a photon. Because the scan
-# runs on two clocks (chapter 01), so does the walk. This chapter follows `qdloc.walk`.
+# runs on two clocks (chapter 01), so does the walk. This chapter follows `qdloc.sim.walk`.
 #
 # **What you will learn**
 #
@@ -43,10 +43,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from qdloc import PAPER, plots, simulate
+from qdloc import PAPER, simulate
+from qdloc.plots import simulator as plots
 from qdloc.io import atomic_write_text
-from qdloc.scanner import sample_intervals_s
-from qdloc.walk import msd_from_start, sample_times_s
+from qdloc.sim.scanner import sample_intervals_s
+from qdloc.sim.walk import msd_from_start, sample_times_s
 
 params = PAPER
 dt = sample_intervals_s(params)
@@ -88,7 +89,7 @@ print(f"pixel size:                           {params.pixel_size_um * 1e3:.0f} n
 # the next it jumps by a sizeable fraction of a pixel. An image of a diffusing dot is
 # therefore sharp along $x$ and smeared along $y$.
 #
-# `qdloc.simulate` draws the walks ({eq}`eq-ch02-step` is `qdloc.walk.random_walk_um`);
+# `qdloc.sim.simulate` draws the walks ({eq}`eq-ch02-step` is `qdloc.sim.walk.random_walk_um`);
 # here we only need the trajectories, so we skip the photons.
 
 # %%
@@ -143,7 +144,7 @@ del steps
 # \mathrm{MSD}_x(t) = \left\langle \left(x(t) - x(0)\right)^2 \right\rangle = 2Dt ,
 # $$ (eq-ch02-msd)
 #
-# and likewise for $y$ and $z$. `qdloc.walk.msd_from_start` computes the ensemble MSD at
+# and likewise for $y$ and $z$. `qdloc.sim.walk.msd_from_start` computes the ensemble MSD at
 # every sample time. On log-log axes all three axes should fall on the line $2Dt$, from
 # the first fast step (2 µs) to the end of the frame.
 
@@ -235,7 +236,7 @@ print(
 assert abs(slow_share_measured - slow_share_theory) < 0.03
 
 # %% [markdown]
-# **2.** The simulator's random numbers do not depend on $D$ (see `qdloc.simulate`). What does
+# **2.** The simulator's random numbers do not depend on $D$ (see `qdloc.sim.simulate`). What does
 # that imply for $D_\text{fit}/D$ if you rerun this chapter with the same seed at another
 # $D$? Check it at $2D$.
 

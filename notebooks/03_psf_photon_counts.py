@@ -19,7 +19,7 @@
 # With the beam's position (chapter 01) and the dot's position (chapter 02) known at every
 # pixel, one step remains: how many photons does each pixel record? The paper answers with
 # a Gaussian point spread function plus a fluorescent background (its Eq. 1, §4.6.3), and
-# Poisson noise on top. This chapter follows `qdloc.psf` and ends with the paper's Fig. 1.
+# Poisson noise on top. This chapter follows `qdloc.sim.psf` and ends with the paper's Fig. 1.
 #
 # **What you will learn**
 #
@@ -45,9 +45,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from qdloc import PAPER, plots, simulate
+from qdloc import PAPER, simulate
+from qdloc.plots import simulator as plots
 from qdloc.io import atomic_write_text
-from qdloc.psf import expected_counts, expected_counts_static
+from qdloc.sim.psf import expected_counts, expected_counts_static
 
 params = PAPER
 a = params.pixel_size_um
@@ -76,8 +77,8 @@ print(f"N_qd = {params.n_qd}, N_bkg = {params.n_bkg}")
 #
 # In the simulator the beam is at $z = 0$ and at the pixel centre during the whole dwell,
 # and the dot's position is the trajectory sample of that pixel
-# (`qdloc.psf.expected_counts`). For a dot that does not move,
-# `qdloc.psf.expected_counts_static` gives the whole image.
+# (`qdloc.sim.psf.expected_counts`). For a dot that does not move,
+# `qdloc.sim.psf.expected_counts_static` gives the whole image.
 
 # %%
 centre = ((params.width_px // 2) * a, (params.height_px // 2) * a, 0.0)
@@ -97,7 +98,7 @@ print(f"lateral FWHM {fwhm_xy_um:.4f} um = {fwhm_xy_um / a:.2f} px; axial FWHM {
 # The PSF is about seven pixels wide in the image plane, and more than six times longer
 # along the optical axis (the paper's Fig. 4c): a dot that diffuses a few hundred nm in
 # depth during a frame stays in focus. The slices of Eq. {eq}`eq-ch03-eq1` below are
-# computed by `qdloc.psf` on fine grids; the red dots on the lateral profile are the pixels of
+# computed by `qdloc.sim.psf` on fine grids; the red dots on the lateral profile are the pixels of
 # one scan line through a static dot.
 
 # %%

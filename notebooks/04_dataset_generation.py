@@ -20,7 +20,7 @@
 # Poisson noise. This chapter turns it into the data of the paper (§4.1): a training set, a
 # validation split and three test sets, written to disk in a form that a network can train
 # on, that a microscopist can open in Fiji, and that says how it was made. It follows
-# `qdloc.dataset`; the figures come from `qdloc.plots_dataset`.
+# `qdloc.data.dataset`; the figures come from `qdloc.plots.dataset`.
 #
 # **What you will learn**
 #
@@ -53,17 +53,10 @@ import tifffile
 from scipy import stats
 
 from qdloc import BLOCK, SimParams, simulate
-from qdloc.dataset import (
-    PAPER_PRESET,
-    DatasetError,
-    concatenate_shards,
-    draw_D,
-    load_dataset,
-    write_dataset,
-    write_paper_sets,
-)
+from qdloc.data.presets import PAPER_PRESET
+from qdloc.data.dataset import DatasetError, concatenate_shards, draw_D, load_dataset, write_dataset, write_paper_sets
 from qdloc.io import atomic_write_text
-from qdloc.plots_dataset import plot_D_histogram, plot_montage
+from qdloc.plots.dataset import plot_D_histogram, plot_montage
 
 params = SimParams()
 demo_root = Path(tempfile.mkdtemp(prefix="qdloc-ch04-"))  # removed at the end of the chapter

@@ -26,7 +26,7 @@
 #
 # **What you will learn**
 #
-# - how the compact network (`qdloc.models.compact`) turns an image into one position and a
+# - how the compact network (`qdloc.localise.compact`) turns an image into one position and a
 #   predicted error: a heat map with sub-pixel offsets, read out by spatial expectation;
 # - why it learns from fresh simulated images every epoch, and what its training curves and
 #   time per epoch look like on this machine;
@@ -55,12 +55,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from qdloc import SimParams, plots_training, simulate
-from qdloc.calibration import paper_row
+from qdloc import SimParams, simulate
+from qdloc.plots import training as plots_training
+from qdloc.study.calibration import paper_row
 from qdloc.io import atomic_write_text
-from qdloc.models import compact
-from qdloc.train import train
-from qdloc.training import load_model_file
+from qdloc.eval.bounds import crlb_still_dot_nm
+from qdloc.localise import compact
+from qdloc.study.evaluation import evaluate_compact
+from qdloc.localise.train import train
+from qdloc.localise.checkpoints import load_model_file
 
 torch.set_num_threads(2)
 compact_dir = Path(models_dir) / "compact"
@@ -82,7 +85,7 @@ if params != SimParams():
 # ## The network
 #
 # Five steps, each chosen for these images (details in the docstring of
-# `qdloc.models.compact`):
+# `qdloc.localise.compact`):
 #
 # 1. **Normalise** the counts as $(c - N_{bkg}) / \sqrt{N_{bkg}}$: background pixels have
 #    mean 0 and variance 1.
@@ -206,7 +209,7 @@ plt.show()
 # Table 1).
 
 # %%
-evaluation = compact.evaluate_compact(model_path, data_dir)
+evaluation = evaluate_compact(model_path, data_dir)
 ours = evaluation.set_index("D")[["auc_70nm", "auc_140nm", "auc_210nm"]]
 ours.columns = [70.0, 140.0, 210.0]
 paper = paper_row("FCNN")
@@ -225,7 +228,7 @@ print("mean error (nm):", evaluation.set_index("D")["mean_error_nm"].round(1).to
 #
 # Two questions tell a weak network from a hard problem. First, does the same network, trained
 # the same way, do better when the dot is brighter? The scan below (`nqd_scan.csv`, made by
-# `qdloc.models.compact.scan_n_qd` with a shorter schedule, the command is in the model
+# `qdloc.study.evaluation.scan_n_qd` with a shorter schedule, the command is in the model
 # folder's README) trains it from scratch at several $N_{qd}$. Second, how far is it from the
 # floor? For a dot that does not move, the Cramér-Rao bound (Mortensen et al. 2010) follows
 # from the Fisher information of the pixelated Poisson model,
@@ -235,7 +238,7 @@ print("mean error (nm):", evaluation.set_index("D")["mean_error_nm"].round(1).to
 # the trajectory recorded while the beam was elsewhere) plus whatever the network misses.
 
 # %%
-crlb = compact.crlb_still_dot_nm(params)
+crlb = crlb_still_dot_nm(params)
 crlb_mean = crlb["sigma_nm"] * math.sqrt(math.pi / 2)  # mean distance of a 2-D Gaussian error
 print(f"signal photons of a still dot in focus: {crlb['signal_photons']:.0f}; background {params.n_bkg:g} per pixel")
 print(f"CRLB of a still dot: {crlb['sigma_x_nm']:.1f} nm (x), {crlb['sigma_y_nm']:.1f} nm (y); "
@@ -287,7 +290,7 @@ print(f"a dot that does not move (D = 0, outside the training range): network me
 # %% [markdown]
 # ## The paper's network: Keypoint R-CNN
 #
-# `qdloc.models.frcnn` trains torchvision's Keypoint R-CNN as the paper did (profile `paper`)
+# `qdloc.localise.frcnn` trains torchvision's Keypoint R-CNN as the paper did (profile `paper`)
 # or reduced to fit a CPU (profile `cpu`); its files go to `frcnn_cpu/`.
 
 # %%
@@ -354,7 +357,7 @@ print("written:", path.name)
 # Solution:
 
 # %% tags=["hide-input"]
-r4 = compact.crlb_still_dot_nm(params.replace(n_qd=4 * params.n_qd))["sigma_nm"] / crlb["sigma_nm"]
+r4 = crlb_still_dot_nm(params.replace(n_qd=4 * params.n_qd))["sigma_nm"] / crlb["sigma_nm"]
 print(f"bound at 4 x N_qd / bound at N_qd = {r4:.3f}")
 # With background, a faint dot's photons in the PSF's tails are lost in the background's
 # noise; a brighter dot lifts more pixels above it, so the information grows faster than N.

@@ -18,10 +18,10 @@
 #
 # The paper scores its localisers with one number per test set and tolerance: the area
 # under the precision-recall curve (AUC, §4.8, Table 1). This chapter builds that score
-# (`qdloc.metrics`), runs the paper's intensity-based baseline, TrackPy
-# (`qdloc.baselines`), on the three test sets, and uses the paper's TrackPy row to pin
-# the values the paper leaves open (`qdloc.calibration`). The figures come from
-# `qdloc.plots_eval`.
+# (`qdloc.eval.metrics`), runs the paper's intensity-based baseline, TrackPy
+# (`qdloc.localise.trackpy`), on the three test sets, and uses the paper's TrackPy row to pin
+# the values the paper leaves open (`qdloc.study.calibration`). The figures come from
+# `qdloc.plots.evaluation`.
 #
 # **What you will learn**
 #
@@ -67,25 +67,11 @@ import trackpy
 
 import qdloc
 from qdloc import PAPER, simulate
-from qdloc import plots_eval as pe
-from qdloc.baselines import brightest_per_frame, trackpy_locate
-from qdloc.calibration import (
-    CALIBRATED_TRACKPY,
-    PAPER_TEST_SETS,
-    TOLERANCE,
-    locate_test_sets,
-    max_abs_difference,
-    paper_row,
-    pr_curves,
-    read_table1,
-    row_difference,
-    row_from_features,
-    sensitivity,
-    simulate_test_set,
-    sweep,
-    write_table1,
-)
-from qdloc.metrics import (
+from qdloc.plots import evaluation as pe
+from qdloc.localise.trackpy import brightest_per_frame, trackpy_locate
+from qdloc.study.calibration import CALIBRATED_TRACKPY, locate_test_sets, max_abs_difference, paper_row, pr_curves, read_table1, row_difference, row_from_features, sensitivity, simulate_test_set, sweep, write_table1
+from qdloc.study.constants import PAPER_TEST_SETS, TOLERANCE
+from qdloc.eval.metrics import (
     auc_table,
     average_precision,
     detection_metrics,
@@ -93,7 +79,7 @@ from qdloc.metrics import (
     match_predictions,
     precision_recall,
 )
-from qdloc.psf import signal_counts
+from qdloc.sim.psf import signal_counts
 
 params = PAPER  # the simulator's parameters, calibrated unknowns included
 tpp = CALIBRATED_TRACKPY
@@ -114,7 +100,7 @@ print(f"TrackPy {trackpy.__version__}: diameter = {tpp.diameter} px, minmass = {
 # **false positive** (FP) when it is too far or a duplicate; a label with no TP is a
 # **false negative** (FN). The tolerances are 70, 140 and 210 nm, 1, 2 and 3 pixels.
 #
-# `qdloc.metrics.match_predictions` ranks all predictions of a set by descending score and
+# `qdloc.eval.metrics.match_predictions` ranks all predictions of a set by descending score and
 # walks down the ranking, matching greedily. Lowering a score threshold $t$ step by step
 # admits more predictions and traces the **precision-recall curve**,
 #
@@ -149,7 +135,7 @@ print(f"AUC = {average_precision(curve.recall, curve.precision):.3f}  (= 1/3 * 1
 # prediction of image 1 can make up for it, so recall stops at 2/3. The last one is a
 # duplicate on image 0, an FP even though it is a reasonable guess.
 #
-# Besides the AUC, `qdloc.metrics` gives the vocabulary of single-molecule localisation
+# Besides the AUC, `qdloc.eval.metrics` gives the vocabulary of single-molecule localisation
 # challenges (DECODE, the SMLM challenge), with the same one-to-one matching and every
 # prediction counted: the **Jaccard index** $TP/(TP+FP+FN)$, precision, recall, **F1**, the
 # lateral **RMSE** of the matched pairs, and the **F1 integral**, the mean F1 over
@@ -169,7 +155,7 @@ print(f"F1 integral 0-210 nm: {f1_integral(toy, toy_truth):.3f}")
 # the local maxima that are at least `separation` apart and brighter than the 64th
 # percentile, refines each by the centre of mass of the pixels within `diameter`/2, and
 # reports the integrated brightness of the band-passed feature, its **mass**.
-# `qdloc.baselines.trackpy_locate` runs `trackpy.locate` on every frame and returns
+# `qdloc.localise.trackpy.trackpy_locate` runs `trackpy.locate` on every frame and returns
 # TrackPy's columns plus `score = mass`, so the brightest features lead the ranking.
 #
 # The paper gives no settings (it cites TrackPy 0.5); we keep TrackPy's defaults, a
@@ -341,7 +327,7 @@ print(pinned.to_string(index=False))
 # ## Table 1: TrackPy on the three test sets
 #
 # Now the full test sets (`n_per_set = None`): 2,570, 2,410 and 1,870 images at D = 0.75, 1
-# and 1.75 µm²/s, the same images that `qdloc.dataset` writes to disk (chapter 04). The row
+# and 1.75 µm²/s, the same images that `qdloc.data.dataset` writes to disk (chapter 04). The row
 # goes to `table1.json` in `results_dir`, together with the paper's rows and what produced
 # it; the table below is read back from that file.
 
@@ -423,15 +409,15 @@ plt.show()
 # (byte-identical to the files under `data/paper` that chapter 04 writes):
 #
 # - **Keypoint R-CNN (ours)**: the paper's network (its "FCNN"), built by
-#   `qdloc.models.frcnn` in the reduced `cpu` profile (ResNet-18 stages 1-3, 64-channel
+#   `qdloc.localise.frcnn` in the reduced `cpu` profile (ResNet-18 stages 1-3, 64-channel
 #   FPN, 6,000 training images, 4 epochs) and **trained from scratch**: this machine has no
 #   network, so no MS COCO weights, which the paper started from. The `paper` profile was
 #   not run (no GPU; about 750 CPU-hours). Its numbers come from the shipped weights
 #   `data/models/frcnn_cpu/frcnn_cpu.pt`, through the prediction files that
-#   `qdloc.models.frcnn.predict_test_sets` wrote from them (`recompute_frcnn = True`
+#   `qdloc.localise.frcnn.predict_test_sets` wrote from them (`recompute_frcnn = True`
 #   localises the sets again with `frcnn_locate`, about 70 s).
 # - **Compact (ours)**: the 22k-parameter heat-map network of chapter 05
-#   (`qdloc.models.compact`), from the shipped weights `data/models/compact/compact.pt`,
+#   (`qdloc.localise.compact`), from the shipped weights `data/models/compact/compact.pt`,
 #   run here (a few thousand images per second), with its mirror test-time augmentation.
 #
 # A model's numbers belong to the images it was trained for: each model file stores the
@@ -443,7 +429,7 @@ import json
 
 import torch
 
-from qdloc.calibration import (
+from qdloc.study.calibration import (
     best_per_frame,
     check_model_params,
     compare_rows,
@@ -451,8 +437,9 @@ from qdloc.calibration import (
     read_predictions,
 )
 from qdloc.io import atomic_write_text
-from qdloc.models.compact import compact_locate, crlb_still_dot_nm
-from qdloc.models.frcnn import frcnn_locate
+from qdloc.localise.compact import compact_locate
+from qdloc.eval.bounds import crlb_still_dot_nm
+from qdloc.localise.frcnn import frcnn_locate
 
 torch.set_num_threads(1)
 frcnn_model = Path(frcnn_dir) / "frcnn_cpu.pt"

@@ -21,8 +21,8 @@
 # changes. This chapter lets the scanner run on, frame after frame, follows the dot with each
 # localiser, links the localisations into tracks with `trackpy.link`, and estimates $D$ from the
 # tracks. It then adds the detector realism the paper left out: a photomultiplier's excess noise
-# and a bidirectional scan. The code is in `qdloc.simulate` (movies), `qdloc.tracking`
-# (localise and link), `qdloc.diffusion` (per-track estimators) and `qdloc.transport` (the
+# and a bidirectional scan. The code is in `qdloc.sim.simulate` (movies), `qdloc.transport.linking`
+# (localise and link), `qdloc.transport.diffusion` (per-track estimators) and `qdloc.transport.censored` (the
 # experiments of this chapter).
 #
 # **What you will learn**
@@ -64,18 +64,13 @@ import numpy as np
 import pandas as pd
 
 from qdloc import SimParams, simulate_movie
-from qdloc.diffusion import scanner_blur_coefficient
+from qdloc.transport.diffusion import scanner_blur_coefficient
 from qdloc.io import atomic_write_text
-from qdloc.plots_tracking import plot_D_estimates, plot_detector, plot_movie_tracks
-from qdloc.tracking import link_tracks, localise_movie
-from qdloc.transport import (
-    bias_table,
-    detector_study,
-    detector_summary,
-    diffusion_study,
-    score_threshold,
-    window_px,
-)
+from qdloc.plots.tracking import plot_D_estimates, plot_detector, plot_movie_tracks
+from qdloc.transport.linking import link_tracks, localise_movie
+from qdloc.study.diffusion import bias_table, diffusion_study, score_threshold
+from qdloc.study.detector import detector_study, detector_summary
+from qdloc.transport.censored import window_px
 
 params = SimParams()
 R = scanner_blur_coefficient(params)
@@ -126,7 +121,7 @@ plt.show()
 # $\mathrm{Var}(\Delta) = 2D\Delta t(1-2R) + 2\sigma^2$ and
 # $\mathrm{Cov}(\Delta_k, \Delta_{k+1}) = 2RD\Delta t - \sigma^2$, so that
 # $\mathrm{MSD}(n) = 2D\Delta t\,(n - 2R) + 2\sigma^2$ (Michalet 2010; Berglund 2010).
-# `qdloc.diffusion` has both standard estimators for a single track: the MSD fit with a free
+# `qdloc.transport.diffusion` has both standard estimators for a single track: the MSD fit with a free
 # intercept over the optimal number of lags (Michalet), and the exact maximum likelihood of
 # $(D, \sigma^2)$ given $R$ (Berglund). Both are tested unbiased on long simulated tracks
 # (`tests/test_diffusion.py`).
@@ -134,7 +129,7 @@ plt.show()
 # In this field of view there is a third effect. At $D = 1$ µm²/s the dot moves over 3 px per
 # axis per frame (printed at the top of the chapter), and the field is 24 px: tracks are short, and a track ends because the dot made a
 # large step out of the field, a step that is never observed. Fitting only the observed steps
-# underestimates $D$ (the column "uncensored" below). `qdloc.transport.censored_mle` multiplies
+# underestimates $D$ (the column "uncensored" below). `qdloc.transport.censored.censored_mle` multiplies
 # Berglund's likelihood of each track by the probability that the dot was *not* found in the
 # observation window in the next frame, computed from the exact Gaussian prediction of the next
 # step given the track's own steps. Every estimate below uses:
@@ -218,7 +213,7 @@ print(f"compact's |bias| smaller than TrackPy's at every D: {compact_beats_track
 #
 # The paper assumed pure Poisson counts. A photomultiplier multiplies each photoelectron by a
 # random gain; we model the gain as Gamma-distributed with mean 1 and variance $F-1$, so the
-# pixel value has mean $\lambda$ and variance $F\lambda$ (`qdloc.psf.pmt_amplify`, tested
+# pixel value has mean $\lambda$ and variance $F\lambda$ (`qdloc.sim.psf.pmt_amplify`, tested
 # against that formula). $F$ is the excess noise factor: about 1.2 to 1.3 for a dynode chain,
 # up to 2 for a broad single-photoelectron spectrum. A bidirectional scan runs the odd lines
 # right to left, which changes when each pixel sees the dot (`SimParams(bidirectional=True)`).
@@ -336,13 +331,13 @@ assert first_exit.mean() < 5
 # %% [markdown]
 # **3.** With a PMT of excess noise factor $F$, how much brighter must the dot be to give the
 # same signal-to-noise ratio as pure Poisson counts? Check your answer with
-# `qdloc.psf.pmt_moments`.
+# `qdloc.sim.psf.pmt_moments`.
 
 # %% [markdown]
 # Solution:
 
 # %% tags=["hide-input"]
-from qdloc.psf import pmt_moments
+from qdloc.sim.psf import pmt_moments
 
 F, lam = 1.5, 20.0
 mean, var = pmt_moments(lam, F)

@@ -21,9 +21,9 @@
 # chapter asks what happens away from it: a dot that moves faster or slower (D from 0 to
 # 3 µm²/s), and one that is dimmer or brighter ($N_{qd}$ over a decade around the
 # calibrated 7.5). It runs itself at every point of that grid with papermill
-# (`qdloc.sweep`), keeps every run, gathers their results files into one table, and draws
+# (`qdloc.study.sweep`), keeps every run, gathers their results files into one table, and draws
 # the AUC at 140 nm of TrackPy and of the compact localiser as maps over $(D, N_{qd})$. The
-# figures come from `qdloc.plots_sweep`.
+# figures come from `qdloc.plots.sweep`.
 #
 # **What you will learn**
 #
@@ -44,7 +44,7 @@ seed = 30  # their seed (the same at every point of the sweep; not a training or
 results_dir = "../data/results"
 compact_model = "../data/models/compact/compact.pt"  # shipped compact weights (chapter 05)
 sweep_dir = "../data/sweep"  # the sweep's folder: runs/, results/, table.csv
-sweep_preset = "default"  # the sweep the maps show (qdloc.sweep.PRESETS); None: read sweep_dir as it is
+sweep_preset = "default"  # the sweep the maps show (qdloc.study.sweep.PRESETS); None: read sweep_dir as it is
 sweep_jobs = 2  # points run at the same time, when the sweep has points left to run
 reach_auc = 0.5  # "how far": the AUC at 140 nm a method must keep
 fig_frames = [0, 1, 2, 3]  # images of this operating point shown with both estimates
@@ -58,12 +58,13 @@ import numpy as np
 import pandas as pd
 
 from qdloc import PAPER
-from qdloc import plots_eval as pe
-from qdloc import plots_sweep as ps
-from qdloc import sweep as sw
-from qdloc.calibration import check_model_params, localisation_errors_nm, paper_row
+from qdloc.plots import evaluation as pe
+from qdloc.plots import sweep as ps
+from qdloc.study import sweep as sw
+from qdloc.study import sweep_point as sp
+from qdloc.study.calibration import check_model_params, localisation_errors_nm, paper_row
 from qdloc.io import atomic_write_text
-from qdloc.sweep import COMPACT, TRACKPY
+from qdloc.study.sweep_point import COMPACT, TRACKPY
 
 pd.set_option("display.width", 120)
 model = check_model_params(compact_model, PAPER, kind="compact")
@@ -75,13 +76,13 @@ print(f"compact model: trained at N_qd = {model['sim_params']['n_qd']:g}, "
 # %% [markdown]
 # ## One operating point
 #
-# `qdloc.sweep.evaluate_point` simulates `n_images` fresh images with the calibrated
+# `qdloc.study.sweep.evaluate_point` simulates `n_images` fresh images with the calibrated
 # parameters of chapter 06, except $N_{qd}$, at one $D$. Image *k* depends only on the seed
 # and *k*, so every point of the sweep sees the same starts, the same random steps (scaled by
 # $\sqrt{D}$) and the same uniforms behind the photon noise: differences between points are
 # the parameters', not the noise's. TrackPy runs with its calibrated settings, the compact
 # network with the shipped weights and its mirror test-time augmentation; both are scored by
-# `qdloc.metrics.auc_table`, the function behind Table 1.
+# `qdloc.eval.metrics.auc_table`, the function behind Table 1.
 #
 # The compact network is not retrained at each point: it was trained once, at
 # $N_{qd}$ = 7.5 and D between 0.5 and 2 µm²/s, and the sweep asks how it fares on images it
@@ -93,7 +94,7 @@ print(f"compact model: trained at N_qd = {model['sim_params']['n_qd']:g}, "
 # error.
 
 # %%
-point, sim, preds = sw.evaluate_point(D, n_qd, n_images, seed, compact_model)
+point, sim, preds = sp.evaluate_point(D, n_qd, n_images, seed, compact_model)
 point_table = pd.DataFrame(point["methods"]).T
 print(point_table[["auc_70", "auc_140", "auc_210", "auc_140_se", "median_error_nm", "per_image"]]
       .astype(float).round(3).to_string())
@@ -122,12 +123,12 @@ plt.show()
 # %% [markdown] tags=["sweep-end"]
 # ## The sweep
 #
-# The maps need this chapter's first part at every point of a grid. `qdloc.sweep` runs it
+# The maps need this chapter's first part at every point of a grid. `qdloc.study.sweep` runs it
 # with papermill, once per point, with the point's values injected into the parameters cell:
 #
 # ```bash
-# make sweep     # = .venv/bin/python -m qdloc.sweep --preset default --out data/sweep --jobs 2
-# .venv/bin/python -m qdloc.sweep --notebook notebooks/08_sweep.ipynb \
+# make sweep     # = .venv/bin/python -m qdloc.study.sweep --preset default --out data/sweep --jobs 2
+# .venv/bin/python -m qdloc.study.sweep --notebook notebooks/08_sweep.ipynb \
 #     --grid D=0,1,2,3 --grid n_qd=3.48,7.5,16.2 --param n_images=200 --out /tmp/sweep
 # ```
 #
@@ -160,7 +161,7 @@ if sweep_preset is not None:
 # %%
 table = sw.read_table(sweep_dir)
 D_values, nqd_values = sorted(table["D"].unique()), sorted(table["n_qd"].unique())
-grids = {m: sw.auc_grid(table, m, "auc_140") for m in (TRACKPY, COMPACT)}
+grids = {m: sp.auc_grid(table, m, "auc_140") for m in (TRACKPY, COMPACT)}
 print(f"{table['point'].nunique()} points: D = {', '.join(f'{d:g}' for d in D_values)} um^2/s; "
       f"N_qd = {', '.join(f'{n:g}' for n in nqd_values)}; images per point: "
       f"{', '.join(str(n) for n in sorted(table['n_images'].unique()))}; "
@@ -213,12 +214,12 @@ print(f"compact minus TrackPy, AUC at 140 nm: largest {lead.loc[n_best, d_best]:
 #
 # ## How far each method goes
 #
-# `qdloc.sweep.reach` reads the maps: for each $N_{qd}$ the largest D up to which a method
+# `qdloc.study.sweep.reach` reads the maps: for each $N_{qd}$ the largest D up to which a method
 # keeps an AUC of at least `reach_auc` at 140 nm (NaN: not even at the smallest D), and for
 # each D the smallest $N_{qd}$ from which it does (NaN: not even at the brightest).
 
 # %%
-reach = {m: sw.reach(g, reach_auc) for m, g in grids.items()}
+reach = {m: sp.reach(g, reach_auc) for m, g in grids.items()}
 d_max = pd.DataFrame({m: r[0] for m, r in reach.items()})
 n_min = pd.DataFrame({m: r[1] for m, r in reach.items()})
 print(f"largest D (um^2/s) with AUC at 140 nm >= {reach_auc:g}, per N_qd "
@@ -328,7 +329,7 @@ print(pd.DataFrame(back["maps"]["operating_point_auc_140"]).to_string())
 tp, co = grids[TRACKPY], grids[COMPACT]
 nq = PAPER.n_qd
 tp_still = tp.loc[nq, 0.0]
-co_reach = sw.reach(co.loc[[nq]], tp_still)[0][nq]  # the compact's reach at TrackPy's best score
+co_reach = sp.reach(co.loc[[nq]], tp_still)[0][nq]  # the compact's reach at TrackPy's best score
 print(f"TrackPy, still dot: {tp_still:.3f}; the compact scores at least that up to "
       f"D = {co_reach:g} um^2/s (grid up to {max(D_values):g})")
 target = co.loc[nq, 1.0]
@@ -365,14 +366,14 @@ assert n_needed > n_images
 
 # %% [markdown]
 # **3.** The grid stops at D = 3 µm²/s. Evaluate one point beyond it, D = 4 at the calibrated
-# $N_{qd}$, with `sw.evaluate_point` (the same seed, 300 images to be quick), and check that
+# $N_{qd}$, with `sp.evaluate_point` (the same seed, 300 images to be quick), and check that
 # the trend of the calibrated row goes on.
 
 # %% [markdown]
 # Solution:
 
 # %% tags=["hide-input"]
-far, _, _ = sw.evaluate_point(4.0, PAPER.n_qd, 300, seed, compact_model)
+far, _, _ = sp.evaluate_point(4.0, PAPER.n_qd, 300, seed, compact_model)
 for m in (TRACKPY, COMPACT):
     print(f"{m}: AUC at 140 nm {grids[m].loc[PAPER.n_qd, 3.0]:.3f} at D = 3 (sweep), "
           f"{far['methods'][m]['auc_140']:.3f} +- {far['methods'][m]['auc_140_se']:.3f} at D = 4")

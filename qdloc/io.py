@@ -39,3 +39,32 @@ def _umask() -> int:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Text version of :func:`atomic_write_bytes` (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_results(results_dir: str | Path, name: str, results: dict, *, sort_keys: bool = False) -> Path:
+    """Write a chapter's results file ``results_dir/name`` (JSON, indent 2) atomically.
+
+    The one way the chapters and studies write their numbers: the folder is created when
+    missing, the file appears only complete, and the text ends with a newline.
+
+    Parameters
+    ----------
+    results_dir : path
+        Folder of the results files (the chapters' ``results_dir`` parameter).
+    name : str
+        File name, e.g. ``"01_scanner_timing.json"``.
+    results : dict
+        JSON-serialisable numbers.
+    sort_keys : bool
+        Sort the keys of every object (as some chapters' files are).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    import json
+
+    path = Path(results_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(path, json.dumps(results, indent=2, sort_keys=sort_keys) + "\n")

@@ -12,23 +12,10 @@ import pandas as pd
 import pytest
 
 from qdloc import SimParams, simulate
-from qdloc.baselines import TRACKPY_COLUMNS, TrackpyParams, brightest_per_frame, trackpy_locate
-from qdloc.calibration import (
-    CALIBRATED_TRACKPY,
-    PAPER_FCNN_ROW,
-    PAPER_TEST_SETS,
-    PAPER_TRACKPY_ROW,
-    TOLERANCE,
-    max_abs_difference,
-    paper_row,
-    read_table1,
-    row_difference,
-    simulate_test_set,
-    sweep,
-    trackpy_row,
-    write_table1,
-)
-from qdloc.psf import expected_counts_static
+from qdloc.localise.trackpy import TRACKPY_COLUMNS, TrackpyParams, brightest_per_frame, trackpy_locate
+from qdloc.study.calibration import CALIBRATED_TRACKPY, max_abs_difference, paper_row, read_table1, row_difference, simulate_test_set, sweep, trackpy_row, write_table1
+from qdloc.study.constants import PAPER_FCNN_ROW, PAPER_TEST_SETS, PAPER_TRACKPY_ROW, TOLERANCE
+from qdloc.sim.psf import expected_counts_static
 
 BRIGHT = SimParams(n_qd=2000.0)
 
@@ -263,7 +250,7 @@ def test_table1_file_round_trip_and_merge(tmp_path):
 
 
 # --------------------------------------------------------------------------
-# figures (qdloc.plots_eval)
+# figures (qdloc.plots.evaluation)
 # --------------------------------------------------------------------------
 def test_eval_figures_draw_what_they_are_given():
     import matplotlib
@@ -271,8 +258,8 @@ def test_eval_figures_draw_what_they_are_given():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qdloc import plots_eval as pe
-    from qdloc.calibration import locate_test_sets, pr_curves, row_from_features
+    from qdloc.plots import evaluation as pe
+    from qdloc.study.calibration import locate_test_sets, pr_curves, row_from_features
 
     long = pd.DataFrame(
         [("n_qd", v, D, e, 0.1 * v / 10 + e / 1000) for v in (2.0, 8.0)

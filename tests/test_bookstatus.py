@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from qdloc.bookstatus import main, render, status_rows
+from tools.bookstatus import main, render, status_rows
 
 
 def _nb(path, duration, exception=None):

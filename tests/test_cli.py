@@ -17,11 +17,12 @@ import pandas as pd
 import pytest
 import tifffile
 
-from qdloc.cli import METHODS, main
-from qdloc.dataset import load_dataset
+from qdloc.localise.registry import METHODS
+from qdloc.cli import main
+from qdloc.data.dataset import load_dataset
 
 FILES = ("images.tif", "labels.csv", "trajectories.npy", "params.json")
-HAVE_BASELINES = importlib.util.find_spec("qdloc.baselines") is not None
+HAVE_BASELINES = importlib.util.find_spec("qdloc.localise.trackpy") is not None
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -336,7 +337,7 @@ def test_methods_table_names_importable_functions():
         assert func.isidentifier()
 
 
-@pytest.mark.skipif(not HAVE_BASELINES, reason="qdloc.baselines is not written yet")
+@pytest.mark.skipif(not HAVE_BASELINES, reason="qdloc.localise.trackpy is not written yet")
 def test_localize_then_evaluate_round_trip(capsys, tmp_path, small_set):
     locs = tmp_path / "locs.csv"
     rc, out, _ = run_main(

@@ -11,10 +11,10 @@ import tifffile
 
 from qdloc import SimParams
 from qdloc.cli import main
-from qdloc.dataset import read_stack
-from qdloc.diffusion import ESTIMATE_COLUMNS, estimate_D, scanner_blur_coefficient
-from qdloc.psf import expected_counts_static
-from qdloc.tracking import track_movie
+from qdloc.data.dataset import read_stack
+from qdloc.transport.diffusion import ESTIMATE_COLUMNS, estimate_D, scanner_blur_coefficient
+from qdloc.sim.psf import expected_counts_static
+from qdloc.transport.linking import track_movie
 
 BRIGHT = SimParams(n_qd=200.0)
 T = 20
@@ -204,7 +204,7 @@ def test_track_missing_stack(capsys, tmp_path):
 
 def test_simulate_frames_writes_a_movie_set(tmp_path, capsys):
     from qdloc.cli import main
-    from qdloc.movieset import load_movies
+    from qdloc.data.movieset import load_movies
 
     out = tmp_path / "mv"
     rc = main(["simulate", "--n", "2", "--frames", "4", "--D", "1.5", "--seed", "3", "--out", str(out),

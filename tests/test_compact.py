@@ -6,18 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from qdloc.models.compact import (
-    CompactConfig,
-    CompactNet,
-    compact_locate,
-    crlb_still_dot_nm,
-    rotate180_xy,
-    train_compact,
-)
-from qdloc.params import SimParams
-from qdloc.simulate import simulate
-from qdloc.train import train
-from qdloc.training import ModelFileError, load_model_file, save_model_file
+from qdloc.localise.compact import CompactConfig, CompactNet, compact_locate, rotate180_xy, train_compact
+from qdloc.eval.bounds import crlb_still_dot_nm
+from qdloc.sim.params import SimParams
+from qdloc.sim.simulate import simulate
+from qdloc.localise.train import train
+from qdloc.localise.checkpoints import ModelFileError, load_model_file, save_model_file
 
 # A bright dot, still or moving: the network must find it to a fraction of a pixel.
 BRIGHT = SimParams(n_qd=80.0, start_margin_px=4.0, start_z_sd_um=0.0)

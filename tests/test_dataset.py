@@ -1,4 +1,4 @@
-"""qdloc.dataset: sets on disk -- reproducible bytes, shards, atomic writes, checks on load."""
+"""qdloc.data.dataset: sets on disk -- reproducible bytes, shards, atomic writes, checks on load."""
 
 from __future__ import annotations
 
@@ -13,21 +13,10 @@ import pytest
 import tifffile
 from scipy import stats
 
-import qdloc.dataset as dsmod
+import qdloc.data.dataset as dsmod
 from qdloc import BLOCK, SimParams, simulate
-from qdloc.dataset import (
-    DATA_FILES,
-    LABEL_COLUMNS,
-    PAPER_PRESET,
-    DatasetError,
-    concatenate_shards,
-    draw_D,
-    load_dataset,
-    read_stack,
-    shard_range,
-    write_dataset,
-    write_paper_sets,
-)
+from qdloc.data.dataset import DATA_FILES, DatasetError, LABEL_COLUMNS, concatenate_shards, draw_D, load_dataset, read_stack, shard_range, write_dataset, write_paper_sets
+from qdloc.data.presets import PAPER_PRESET
 
 P = SimParams()
 FILES = (*DATA_FILES, "params.json")

@@ -20,7 +20,7 @@ import pytest
 from scipy import stats
 
 from qdloc import SimParams
-from qdloc.diffusion import (
+from qdloc.transport.diffusion import (
     ESTIMATE_COLUMNS,
     blur_coefficient,
     estimate_D,
@@ -30,7 +30,7 @@ from qdloc.diffusion import (
     msd_covariance,
     scanner_blur_coefficient,
 )
-from qdloc.walk import sample_times_s
+from qdloc.sim.walk import sample_times_s
 
 D_TRUE = 1.0  # µm²/s, the paper's middle test set
 DT = SimParams().frame_time_s  # 27.6 ms, the scanner's frame period

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from qdloc import SimParams, simulate
-from qdloc import plots_eval as pe
-from qdloc.calibration import (
+from qdloc.plots import evaluation as pe
+from qdloc.study.calibration import (
     best_per_frame,
     check_model_params,
     compare_rows,
@@ -23,7 +23,7 @@ from qdloc.calibration import (
     paper_row,
     read_predictions,
 )
-from qdloc.metrics import precision_recall
+from qdloc.eval.metrics import precision_recall
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPACT = str(ROOT / "data/models/compact/compact.pt")
@@ -36,7 +36,7 @@ def _close():
 
 
 def test_check_model_params_accepts_training_params_and_names_difference():
-    from qdloc.training import load_model_file
+    from qdloc.localise.checkpoints import load_model_file
 
     obj = load_model_file(COMPACT, kind="compact")
     trained = SimParams.from_dict(obj["sim_params"])

@@ -1,4 +1,4 @@
-"""Keypoint R-CNN (qdloc.models.frcnn): construction, coordinates, recovery, resume, model files.
+"""Keypoint R-CNN (qdloc.localise.frcnn): construction, coordinates, recovery, resume, model files.
 
 The tests use tiny configurations and a few hundred 24 x 25 images so that the
 whole file runs in about a minute on two CPU cores.
@@ -17,8 +17,8 @@ pytest.importorskip("torchvision")
 from torchvision.models.detection.roi_heads import heatmaps_to_keypoints, keypoints_to_heatmap  # noqa: E402
 
 from qdloc import SimParams, simulate  # noqa: E402
-from qdloc.dataset import write_dataset  # noqa: E402
-from qdloc.models.frcnn import (  # noqa: E402
+from qdloc.data.dataset import write_dataset  # noqa: E402
+from qdloc.localise.frcnn import (  # noqa: E402
     LOSS_KEYS,
     FRCNNConfig,
     build_frcnn,
@@ -32,7 +32,7 @@ from qdloc.models.frcnn import (  # noqa: E402
     train_frcnn,
     tv_to_px,
 )
-from qdloc.training import ModelFileError, save_model_file  # noqa: E402
+from qdloc.localise.checkpoints import ModelFileError, save_model_file  # noqa: E402
 
 P = SimParams()
 SHAPE = (P.height_px, P.width_px)

@@ -1,4 +1,4 @@
-"""Tests of qdloc.metrics, with hand-computed expectations.
+"""Tests of qdloc.eval.metrics, with hand-computed expectations.
 
 Unless a test says otherwise the pixel size is 70 nm, so 1 px = 70 nm and the
 paper's tolerances 70 / 140 / 210 nm are 1 / 2 / 3 px.
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qdloc.metrics import (
+from qdloc.eval.metrics import (
     PAPER_EPS_NM,
     auc_pr,
     auc_table,

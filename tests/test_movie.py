@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from qdloc import SimParams, simulate, simulate_movie
-from qdloc.psf import eq1_signal, expected_counts, pmt_amplify, pmt_moments, signal_counts
-from qdloc.scanner import (
+from qdloc.sim.psf import eq1_signal, expected_counts, pmt_amplify, pmt_moments, signal_counts
+from qdloc.sim.scanner import (
     frame_start_times_s,
     movie_sample_intervals_s,
     pixel_start_times_s,
@@ -258,7 +258,7 @@ def test_new_fields_validate_and_round_trip():
 def test_movie_set_round_trip_and_rerun_is_byte_identical(tmp_path):
     import tifffile
 
-    from qdloc.movieset import load_movies, write_movies
+    from qdloc.data.movieset import load_movies, write_movies
 
     p = P.replace(frame_pause_s=0.005)
     out = write_movies(tmp_path / "mv", 3, 4, p, seed=8, D=1.25)
@@ -283,7 +283,7 @@ def test_movie_set_round_trip_and_rerun_is_byte_identical(tmp_path):
 
 
 def test_interrupted_movie_write_leaves_nothing(tmp_path, monkeypatch):
-    import qdloc.movieset as ms
+    import qdloc.data.movieset as ms
 
     calls = []
 
@@ -303,8 +303,8 @@ def test_interrupted_movie_write_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_damaged_movie_set_is_reported_by_file(tmp_path):
-    from qdloc.dataset import DatasetError
-    from qdloc.movieset import load_movies, write_movies
+    from qdloc.data.dataset import DatasetError
+    from qdloc.data.movieset import load_movies, write_movies
 
     out = write_movies(tmp_path / "mv", 2, 3, P, seed=1)
     f = out / "movies" / "movie_00001.tif"
@@ -316,7 +316,7 @@ def test_damaged_movie_set_is_reported_by_file(tmp_path):
 
 
 def test_pmt_single_frame_set_round_trips_as_float32(tmp_path):
-    from qdloc.dataset import load_dataset, write_dataset
+    from qdloc.data.dataset import load_dataset, write_dataset
 
     p = P.replace(pmt_excess_noise=1.5)
     out = write_dataset(tmp_path / "pmt", 40, p, seed=3, D=1.0, progress=False)

@@ -14,13 +14,10 @@ import pytest  # noqa: E402
 from matplotlib.animation import FuncAnimation  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
-from qdloc import (  # noqa: E402
-    SimParams,
-    plots,  # noqa: E402
-    simulate,
-)
-from qdloc.psf import expected_counts  # noqa: E402
-from qdloc.walk import centroid_px  # noqa: E402
+from qdloc import SimParams, simulate  # noqa: E402
+from qdloc.plots import simulator as plots  # noqa: E402
+from qdloc.sim.psf import expected_counts  # noqa: E402
+from qdloc.sim.walk import centroid_px  # noqa: E402
 
 # a small grid keeps the tests fast; the paper's grid where the test is about it
 SMALL = SimParams(height_px=10, width_px=12, start_margin_px=2.0)

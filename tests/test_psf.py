@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from qdloc import SimParams, simulate
-from qdloc.psf import (
+from qdloc.sim.psf import (
     eq1_signal,
     expected_counts,
     expected_counts_static,

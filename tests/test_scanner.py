@@ -5,7 +5,7 @@ from fractions import Fraction
 import numpy as np
 
 from qdloc import SimParams
-from qdloc.scanner import beam_path_um, beam_positions_um, pixel_start_times_s, sample_intervals_s
+from qdloc.sim.scanner import beam_path_um, beam_positions_um, pixel_start_times_s, sample_intervals_s
 
 # Binary fractions: every time below is exactly representable, so equality is exact.
 EXACT = SimParams(dwell_s=2.0**-19, retrace_s=2.0**-10, height_px=5, width_px=7, start_margin_px=1.0)

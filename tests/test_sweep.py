@@ -1,4 +1,4 @@
-"""qdloc.sweep: grid and point names, resuming, atomic outputs, gathering, failures, bad input.
+"""qdloc.study.sweep: grid and point names, resuming, atomic outputs, gathering, failures, bad input.
 
 The tests that run papermill use a two-cell notebook written to tmp_path (a kernel start is
 about 2 s each); the chapter itself is tested by nbval.
@@ -26,8 +26,9 @@ import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from qdloc import SimParams  # noqa: E402
-from qdloc import plots_sweep as ps  # noqa: E402
-from qdloc import sweep as sw  # noqa: E402
+from qdloc.plots import sweep as ps  # noqa: E402
+from qdloc.study import sweep as sw  # noqa: E402
+from qdloc.study import sweep_point as sp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +79,7 @@ def toy(tmp_path):
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qdloc.sweep", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "qdloc.study.sweep", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=timeout)
 
 
@@ -167,11 +168,11 @@ def test_bootstrap_auc_spread_matches_binomial():
     hit = rng.random(n) < 0.6  # 60 % within tolerance, one prediction per image
     xy = truth + np.where(hit, 0.2, 5.0)[:, None]
     pred = pd.DataFrame({"frame": np.arange(n), "x": xy[:, 0], "y": xy[:, 1], "score": rng.random(n)})
-    boot = sw.bootstrap_auc(pred, truth, 140.0, n_boot=300, seed=1)
+    boot = sp.bootstrap_auc(pred, truth, 140.0, n_boot=300, seed=1)
     assert boot.shape == (300,)
     # recall 0.6 at random scores: AUC ~ 0.6 * 0.6; the spread is of order sqrt(p(1-p)/n)
     assert 0.01 < boot.std() < 0.06
-    again = sw.bootstrap_auc(pred, truth, 140.0, n_boot=300, seed=1)
+    again = sp.bootstrap_auc(pred, truth, 140.0, n_boot=300, seed=1)
     assert np.array_equal(boot, again)
 
 
@@ -180,7 +181,7 @@ def _synthetic_table() -> pd.DataFrame:
     for D in (0.0, 0.75, 1.0, 1.75, 3.0):
         for n in (2.37, 7.5, 23.7):
             base = min(1.0, n / 10) * (1 - D / 4)
-            for m, f in ((sw.TRACKPY, 0.4), (sw.COMPACT, 1.0)):
+            for m, f in ((sp.TRACKPY, 0.4), (sp.COMPACT, 1.0)):
                 rows.append({"point": f"D={D:g}__n_qd={n:g}", "D": D, "n_qd": n, "method": m,
                              "auc_140": base * f, "auc_140_se": 0.02, "n_images": 10, "seed": 0})
     return pd.DataFrame(rows)
@@ -188,20 +189,20 @@ def _synthetic_table() -> pd.DataFrame:
 
 def test_auc_grid_and_reach():
     t = _synthetic_table()
-    g = sw.auc_grid(t, sw.COMPACT)
+    g = sp.auc_grid(t, sp.COMPACT)
     assert list(g.index) == [2.37, 7.5, 23.7] and list(g.columns) == [0.0, 0.75, 1.0, 1.75, 3.0]
-    d_max, n_min = sw.reach(g, 0.5)
+    d_max, n_min = sp.reach(g, 0.5)
     # compact at n_qd 7.5: 0.75 * (1 - D/4) >= 0.5 up to D = 1.33 -> grid D 1.0
     assert d_max[7.5] == 1.0 and d_max[23.7] == 1.75 and np.isnan(d_max[2.37])
     assert n_min[0.0] == 7.5 and n_min[3.0] == pytest.approx(np.nan, nan_ok=True)
     with pytest.raises(ValueError, match="no rows"):
-        sw.auc_grid(t, "FCNN")
+        sp.auc_grid(t, "FCNN")
 
 
 def test_plot_auc_maps_marks_the_operating_point():
     t = _synthetic_table()
     fig, axes = ps.plot_auc_maps(t, operating={"D": [0.75, 1.0, 1.75], "n_qd": 7.5},
-                                 training={sw.COMPACT: ((0.75, 1.75), 7.5)})
+                                 training={sp.COMPACT: ((0.75, 1.75), 7.5)})
     assert len(axes) == 3  # two methods and their difference
     for ax in axes[:2]:
         assert len(ax.texts) == 15  # every cell annotated
@@ -289,7 +290,7 @@ def test_a_kernel_that_dies_is_given_a_second_run(tmp_path, toy):
 def test_interrupted_point_leaves_no_partial_file(tmp_path, toy, sig):
     out = tmp_path / "sweep"
     log = tmp_path / "runs.log"
-    proc = subprocess.Popen([sys.executable, "-m", "qdloc.sweep", "--notebook", str(toy), "--grid", "x=1",
+    proc = subprocess.Popen([sys.executable, "-m", "qdloc.study.sweep", "--notebook", str(toy), "--grid", "x=1",
                              "--param", "delay=60", "--param", f"log_file={log}", "--out", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

@@ -1,7 +1,7 @@
 """Localise every frame, link with trackpy: the true track comes back from a clean movie.
 
 The movies are built here from Eq. 1 for a still dot per frame
-(:func:`qdloc.psf.expected_counts_static`) with Poisson noise from a seeded
+(:func:`qdloc.sim.psf.expected_counts_static`) with Poisson noise from a seeded
 Generator, so the truth is the dot's position in each frame exactly.
 """
 
@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from qdloc import SimParams
-from qdloc.baselines import TrackpyParams
-from qdloc.cli import shipped_model
-from qdloc.psf import expected_counts_static
-from qdloc.tracking import DEFAULT_SEARCH_RANGE_PX, link_tracks, localise_movie, track_movie
+from qdloc.localise.trackpy import TrackpyParams
+from qdloc.localise.registry import shipped_model
+from qdloc.sim.psf import expected_counts_static
+from qdloc.transport.linking import DEFAULT_SEARCH_RANGE_PX, link_tracks, localise_movie, track_movie
 
 BRIGHT = SimParams(n_qd=200.0)  # ~12,000 signal photons per frame: a clean movie
 

@@ -7,16 +7,10 @@ import pandas as pd
 import pytest
 
 from qdloc import SimParams, simulate_movie
-from qdloc.diffusion import scanner_blur_coefficient
-from qdloc.transport import (
-    censored_mle,
-    detector_study,
-    detector_summary,
-    score_threshold,
-    tracks_from_localisations,
-    tracks_from_truth,
-    window_px,
-)
+from qdloc.transport.diffusion import scanner_blur_coefficient
+from qdloc.transport.censored import censored_mle, tracks_from_localisations, tracks_from_truth, window_px
+from qdloc.study.detector import detector_study, detector_summary
+from qdloc.study.diffusion import score_threshold
 
 P = SimParams()
 
@@ -95,7 +89,7 @@ def test_score_threshold_has_the_stated_false_alarm_rate():
     thr = score_threshold("compact", false_alarm=0.1, n_images=400)
     # on other empty frames about 10 % exceed it (binomial, 3 standard errors)
     from qdloc import simulate
-    from qdloc.transport import locate
+    from qdloc.localise.registry import locate
 
     sim = simulate(400, P.replace(n_qd=0.0), seed=5, D=0.0)
     best = locate(sim.images, "compact").groupby("frame")["score"].max()
@@ -108,8 +102,8 @@ def test_detector_study_pure_poisson_row_is_the_plain_simulator():
                        n_images=200, seed=3)
     assert list(t["excess_noise"]) == [1.0, 2.0]
     from qdloc import simulate
-    from qdloc.baselines import trackpy_locate
-    from qdloc.metrics import auc_table
+    from qdloc.localise.trackpy import trackpy_locate
+    from qdloc.eval.metrics import auc_table
 
     sim = simulate(200, P, seed=3, D=1.0)
     ref = auc_table(trackpy_locate(sim.images), sim.centroids)[140.0]

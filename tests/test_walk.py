@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from qdloc import SimParams, simulate
-from qdloc.scanner import sample_intervals_s
-from qdloc.walk import centroid_px, msd_from_start, sample_times_s
+from qdloc.sim.scanner import sample_intervals_s
+from qdloc.sim.walk import centroid_px, msd_from_start, sample_times_s
 
 P = SimParams()
 N_WALKS = 5000

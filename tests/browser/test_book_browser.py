@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from qdloc import booktest
+from tools import booktest
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,1 @@
+"""How a localiser is judged: matching, precision-recall, AUC, bounds (chapter 06). Imports nothing else from qdloc."""

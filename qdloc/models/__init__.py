@@ -1,1 +1,0 @@
-"""Localisers with learned weights: ``compact`` (ours) and ``frcnn`` (the paper's Keypoint R-CNN)."""

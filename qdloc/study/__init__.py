@@ -1,0 +1,1 @@
+"""The paper's study: its constants, calibration and the chapters' experiments."""

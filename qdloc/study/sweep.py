@@ -1,0 +1,787 @@
+"""Run a chapter over a grid of parameters with papermill, keep every run, gather one table.
+
+::
+
+    python -m qdloc.study.sweep --preset default --out data/sweep --jobs 2
+    python -m qdloc.study.sweep --notebook notebooks/08_sweep.ipynb --grid D=0,1,2 \\
+        --grid n_qd=2.37,7.5,23.7 --param n_images=200 --out /tmp/sweep
+
+Each point of the grid (every combination of the values given) is one papermill run of the
+chapter, with the point's values (and ``base_parameters``) injected into its ``parameters``
+cell, in the chapter's own folder as working directory (chapters use paths such as
+``../data/results``, relative to ``notebooks/``). Runs are independent processes, ``jobs`` at a
+time. The sweep folder ``out_dir`` holds
+
+``runs/<point>.ipynb``
+    the executed notebook of each finished point, with ``metadata["qdloc_sweep"]``: the point,
+    the parameters injected, and a digest of the code that ran;
+``runs/<point>.failed.ipynb``
+    the notebook of a point that failed, kept to be read (removed once the point succeeds);
+``results/<point>.json``
+    the one results file (``*.json``) the chapter wrote into its ``results_dir``, which the
+    sweep points at a fresh folder for every run;
+``table.csv``
+    :func:`gather`: one row per point and method;
+``.work/``
+    runs in progress. Nothing is written under ``runs/`` or ``results/`` before a run has
+    finished: an interrupted sweep leaves no half-written file there.
+
+**Resuming.** A point whose notebook and results file exist, and whose recorded parameters and
+code digest equal those it would run with now, is skipped; so a sweep that stopped (or failed
+at some points) runs only what is missing when started again. The digest covers the code cells
+that run at a point: editing the chapter's code reruns the sweep, editing its prose does not.
+Changes to the ``qdloc`` package are not detected: use ``force`` (``--force``) after those.
+
+**The part a point runs.** A chapter can end what a point runs with a cell tagged
+``sweep-end``: that cell and all after it (typically the part that reads the gathered table)
+are left out of each point's run, and a note says so in the kept notebook.
+
+**Failures.** A point whose run fails is reported (the point and the last line papermill
+printed, the notebook's exception); the other points still run, and the sweep ends with a
+non-zero status (:func:`run_from_args`) or ``summary.failed`` (:func:`run_sweep`). A failure
+that is not the notebook's own exception (a kernel that died or did not start) gets one more
+run first.
+
+``add_arguments`` and ``run_from_args`` are the command line, ready to be hooked up as a
+subcommand of ``qdloc``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pandas as pd
+
+from qdloc.io import atomic_write_bytes, atomic_write_text
+
+__all__ = [
+    "PRESETS",
+    "SweepError",
+    "SweepSummary",
+    "preset",
+    "expand_grid",
+    "point_id",
+    "notebook_parameters",
+    "point_notebook",
+    "run_sweep",
+    "gather",
+    "read_table",
+    "evaluate_point",
+    "bootstrap_auc",
+    "auc_grid",
+    "reach",
+    "add_arguments",
+    "run_from_args",
+    "main",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+END_TAG = "sweep-end"
+META_KEY = "qdloc_sweep"
+#: Runs of a point whose failure is not the notebook's own exception (a kernel that died or
+#: did not start, which a busy machine can cause): the first and one more.
+ATTEMPTS = 2
+#: The parameter every swept notebook must have: where it writes its results file.
+RESULTS_PARAM = "results_dir"
+
+#: Named sweeps. ``notebook`` is relative to the project folder. The default one is chapter 08's:
+#: D from 0 to 3 µm²/s (with the paper's test-set values 0.75, 1 and 1.75) times N_qd on a log
+#: grid over a decade around the calibrated 7.5 (7.5 · 10^(k/6), k = -3 .. 3, to 3 digits),
+#: 500 images per point, the same seed at every point.
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {
+        "notebook": "notebooks/08_sweep.ipynb",
+        "grid": {
+            "D": [0.0, 0.5, 0.75, 1.0, 1.5, 1.75, 2.0, 2.5, 3.0],
+            "n_qd": [2.37, 3.48, 5.11, 7.5, 11.0, 16.2, 23.7],
+        },
+        "base_parameters": {"n_images": 500, "seed": 30},
+    },
+}
+
+
+class SweepError(ValueError):
+    """Bad input to a sweep (reported as one line, exit status 2)."""
+
+
+@dataclass
+class SweepSummary:
+    """What :func:`run_sweep` did."""
+
+    out_dir: Path
+    points: list[str]
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # point -> error line
+    seconds: dict[str, float] = field(default_factory=dict)  # point -> run time
+    wall_s: float = 0.0
+    table: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def __str__(self) -> str:
+        s = (f"{len(self.points)} points: {len(self.ran)} run, {len(self.skipped)} already done, "
+             f"{len(self.failed)} failed, in {self.wall_s:.1f} s")
+        if self.table is not None:
+            s += f"; table: {self.table}"
+        return s
+
+
+# --------------------------------------------------------------------------
+# Grid, points, parameters
+# --------------------------------------------------------------------------
+def preset(name: str) -> dict[str, Any]:
+    """The keyword arguments ``notebook``, ``grid``, ``base_parameters`` of a named sweep."""
+    if name not in PRESETS:
+        raise SweepError(f"unknown preset {name!r}: expected one of {sorted(PRESETS)}")
+    p = copy.deepcopy(PRESETS[name])
+    p["notebook"] = ROOT / p["notebook"]
+    return p
+
+
+def _literal(text: str) -> Any:
+    """A command-line value: a Python literal (number, True/False/None, quoted string, list) or a string."""
+    t = text.strip()
+    if t in ("true", "false", "null"):  # JSON spellings
+        return {"true": True, "false": False, "null": None}[t]
+    try:
+        return ast.literal_eval(t)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return t
+
+
+def _same_type_as(value: Any, default: Any, name: str) -> Any:
+    """Coerce ``value`` to the type of the notebook's default where that is lossless (int -> float)."""
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SweepError(f"{name}={value!r} is not allowed: expected a finite number")
+    return value
+
+
+def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, the first name varying slowest.
+
+    >>> expand_grid({"D": [0, 1], "n_qd": [7.5]})
+    [{'D': 0, 'n_qd': 7.5}, {'D': 1, 'n_qd': 7.5}]
+    """
+    if not grid:
+        raise SweepError("the grid is empty: give at least one parameter and its values")
+    for name, values in grid.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SweepError(f"grid parameter {name!r} is not a Python name")
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) == 0:
+            raise SweepError(f"grid parameter {name}: expected a non-empty list of values, got {values!r}")
+        keys = [json.dumps(v, sort_keys=True, default=str) for v in values]
+        if len(set(keys)) != len(keys):
+            raise SweepError(f"grid parameter {name} has a value twice: {list(values)!r}")
+    names = list(grid)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        short = f"{v:g}"
+        return short if float(short) == v else repr(v)
+    return str(v)
+
+
+def point_id(point: Mapping[str, Any]) -> str:
+    """A file name for a point: ``D=1.5__n_qd=7.5`` (characters outside ``[A-Za-z0-9._=-]`` become ``-``)."""
+    text = "__".join(f"{k}={_fmt(v)}" for k, v in point.items())
+    return re.sub(r"[^A-Za-z0-9._=-]", "-", text)
+
+
+def _read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        return nbformat.read(path, as_version=4)
+    except FileNotFoundError:
+        raise SweepError(f"notebook {str(path)!r} does not exist") from None
+    except (OSError, ValueError, nbformat.reader.NotJSONError) as exc:
+        raise SweepError(f"notebook {str(path)!r} cannot be read: {exc}") from None
+
+
+def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
+    """The parameters of a notebook's ``parameters`` cell, as papermill sees them, with their defaults.
+
+    A default that is not a literal (an expression) is returned as its source text.
+    """
+    import papermill  # imported here: the rest of the module works without starting it
+
+    path = Path(notebook)
+    _read_notebook(path)  # a clear error for a missing or broken file
+    try:
+        found = papermill.inspect_notebook(str(path))
+    except Exception as exc:  # papermill raises plain ValueError etc. for unusable notebooks
+        raise SweepError(f"notebook {str(path)!r}: papermill cannot read its parameters: {exc}") from None
+    if not found:
+        raise SweepError(f"notebook {str(path)!r} has no cell tagged 'parameters'")
+    out = {}
+    for name, info in found.items():
+        try:
+            out[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            out[name] = info["default"]
+    return out
+
+
+def point_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, int]:
+    """The notebook a point runs: cells from the first one tagged ``sweep-end`` on are left out.
+
+    Returns the notebook (a copy) and the number of cells left out; a markdown note replaces them.
+    """
+    nb = copy.deepcopy(nb)
+    cut = next((i for i, c in enumerate(nb.cells) if END_TAG in c.get("metadata", {}).get("tags", [])),
+               None)
+    if cut is None:
+        return nb, 0
+    left_out = len(nb.cells) - cut
+    nb.cells = nb.cells[:cut] + [nbformat.v4.new_markdown_cell(
+        f"*This notebook is one point of a parameter sweep (`qdloc.study.sweep`): the remaining "
+        f"{left_out} cells of the chapter, which read the sweep's gathered table, were left out.*")]
+    return nb, left_out
+
+
+def code_digest(nb: nbformat.NotebookNode) -> str:
+    """SHA-256 of the sources of the notebook's code cells (not of their outputs, nor of the prose)."""
+    h = hashlib.sha256()
+    for c in nb.cells:
+        if c.cell_type == "code":
+            h.update(c.source.encode("utf-8"))
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def _canonical(d: Mapping[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+def _check_names(names: Sequence[str], available: Mapping[str, Any], notebook: Path, what: str) -> None:
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise SweepError(f"{what} {', '.join(unknown)} not in the parameters cell of {notebook.name} "
+                         f"(its parameters: {', '.join(available)})")
+
+
+# --------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------
+def _run_paths(out_dir: Path, pid: str) -> dict[str, Path]:
+    return {"nb": out_dir / "runs" / f"{pid}.ipynb", "failed": out_dir / "runs" / f"{pid}.failed.ipynb",
+            "json": out_dir / "results" / f"{pid}.json", "work": out_dir / ".work" / pid}
+
+
+def _record(nb_path: Path) -> dict | None:
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except (OSError, ValueError):
+        return None
+    return nb.metadata.get(META_KEY)
+
+
+def _is_done(out_dir: Path, pid: str, parameters: Mapping[str, Any], digest: str) -> bool:
+    p = _run_paths(out_dir, pid)
+    if not (p["nb"].exists() and p["json"].exists()):
+        return False
+    rec = _record(p["nb"])
+    return (rec is not None and rec.get("digest") == digest
+            and _canonical(rec.get("parameters", {})) == _canonical(parameters))
+
+
+def _error_line(log_text: str) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log_text)  # colour codes of IPython tracebacks
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "papermill failed without a message"
+
+
+@dataclass
+class _Running:
+    pid: str
+    point: dict[str, Any]
+    parameters: dict[str, Any]
+    proc: subprocess.Popen
+    log: Any
+    started: float
+    attempt: int = 1
+
+
+def _start(pid: str, point: dict, parameters: dict, input_nb: Path, cwd: Path, out_dir: Path,
+           kernel: str) -> _Running:
+    p = _run_paths(out_dir, pid)
+    # a point that runs again: its old files are stale (other parameters or code)
+    for key in ("nb", "json"):
+        p[key].unlink(missing_ok=True)
+    shutil.rmtree(p["work"], ignore_errors=True)
+    (p["work"] / "results").mkdir(parents=True)
+    injected = {**parameters, RESULTS_PARAM: str((p["work"] / "results").resolve())}
+    cmd = [sys.executable, "-m", "papermill", "--cwd", str(cwd), "-k", kernel, "--no-progress-bar",
+           "--no-log-output", "-y", json.dumps(injected), str(input_nb), str(p["work"] / "out.ipynb")]
+    log = open(p["work"] / "papermill.log", "w")  # noqa: SIM115 (closed in _finish)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)  # signals reach it through us only
+    return _Running(pid, point, parameters, proc, log, time.monotonic())
+
+
+def _finish(r: _Running, out_dir: Path, meta: dict) -> tuple[str | None, bool]:
+    """Move a finished run's files into place.
+
+    Returns ``(error line or None, whether the error may be transient)``: a failure that is
+    not the notebook's own exception (a kernel that died or did not start) may be.
+    """
+    r.log.close()
+    p = _run_paths(out_dir, r.pid)
+    out_nb = p["work"] / "out.ipynb"
+    error, transient = None, False
+    if r.proc.returncode != 0:
+        text = (p["work"] / "papermill.log").read_text(errors="replace")
+        error = _error_line(text)
+        transient = "PapermillExecutionError" not in text
+    else:
+        written = sorted((p["work"] / "results").glob("*.json"))
+        if len(written) != 1:
+            error = (f"expected the notebook to write one results file (*.json) into {RESULTS_PARAM}, "
+                     f"found {len(written)}")
+        else:
+            data = written[0].read_bytes()
+            try:
+                json.loads(data)
+            except ValueError as exc:
+                error = f"{written[0].name} is not valid JSON: {exc}"
+    if error is not None:
+        if out_nb.exists():
+            os.replace(out_nb, p["failed"])
+        shutil.rmtree(p["work"], ignore_errors=True)
+        return error, transient
+    nb = nbformat.read(out_nb, as_version=4)
+    nb.metadata[META_KEY] = {**meta, "point_id": r.pid, "point": r.point, "parameters": r.parameters,
+                             "results_file": written[0].name,
+                             "seconds": round(time.monotonic() - r.started, 3)}
+    (p["nb"].parent).mkdir(parents=True, exist_ok=True)
+    # the results file first, the notebook (the record resume reads) last
+    atomic_write_bytes(p["json"], data)
+    atomic_write_text(p["nb"], nbformat.writes(nb))
+    p["failed"].unlink(missing_ok=True)
+    shutil.rmtree(p["work"], ignore_errors=True)
+    return None, False
+
+
+def _stop(running: Sequence[_Running], grace_s: float = 10.0) -> None:
+    """Interrupt papermill runs (their kernels exit with them), then kill what is left."""
+    for r in running:
+        if r.proc.poll() is None:
+            try:
+                os.killpg(r.proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace_s
+    for r in running:
+        try:
+            r.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(r.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            r.proc.wait()
+        r.log.close()
+
+
+def run_sweep(
+    notebook: str | Path,
+    grid: Mapping[str, Sequence[Any]],
+    out_dir: str | Path,
+    jobs: int = 2,
+    base_parameters: Mapping[str, Any] | None = None,
+    *,
+    force: bool = False,
+    kernel: str = "python3",
+    log: Callable[[str], Any] | None = print,
+) -> SweepSummary:
+    """Run ``notebook`` at every point of ``grid`` with papermill, ``jobs`` at a time, then :func:`gather`.
+
+    Parameters
+    ----------
+    notebook : path
+        The chapter (``.ipynb``, with a cell tagged ``parameters`` that has ``results_dir``).
+        It runs in its own folder.
+    grid : mapping of str to list
+        Parameter name -> values; every combination is a point.
+    out_dir : path
+        The sweep folder (see the module docstring).
+    jobs : int
+        Points run at the same time (each is a papermill process with its own kernel).
+    base_parameters : mapping, optional
+        Parameters injected at every point (besides the grid's).
+    force : bool
+        Run every point again, even those already done.
+    kernel : str
+        Jupyter kernel name.
+    log : callable, optional
+        Called with one line per event (default ``print``; None: quiet).
+
+    Returns
+    -------
+    SweepSummary
+        Points run, skipped and failed (with papermill's last line), and the table's path.
+
+    Raises
+    ------
+    SweepError
+        For a bad grid or notebook: unknown parameter, empty list, missing file...
+        Nothing is run then.
+    """
+    say = log or (lambda s: None)
+    t0 = time.monotonic()
+    notebook = Path(notebook).resolve()
+    out_dir = Path(out_dir).resolve()
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise SweepError(f"jobs={jobs!r} is not allowed: expected an integer >= 1")
+    base = dict(base_parameters or {})
+    available = notebook_parameters(notebook)
+    if RESULTS_PARAM not in available:
+        raise SweepError(f"notebook {notebook.name} has no parameter {RESULTS_PARAM}: a swept "
+                         "chapter must write its results file there")
+    points = expand_grid(grid)
+    _check_names(list(grid), available, notebook, "grid parameter")
+    _check_names(list(base), available, notebook, "parameter")
+    for reserved in (RESULTS_PARAM,):
+        if reserved in grid or reserved in base:
+            raise SweepError(f"{reserved} is set by the sweep (a fresh folder for every run)")
+    both = sorted(set(grid) & set(base))
+    if both:
+        raise SweepError(f"{', '.join(both)} given both in the grid and as a fixed parameter")
+    base = {k: _same_type_as(v, available[k], k) for k, v in base.items()}
+    points = [{k: _same_type_as(v, available[k], k) for k, v in pt.items()} for pt in points]
+    ids = [point_id(pt) for pt in points]
+    if len(set(ids)) != len(ids):
+        raise SweepError("two points of the grid get the same file name; use values that differ "
+                         "in their first 6 significant digits")
+
+    source = _read_notebook(notebook)
+    runnable, left_out = point_notebook(source)
+    digest = code_digest(runnable)
+    meta = {"notebook": _display_path(notebook), "digest": digest, "cells_left_out": left_out}
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for sub in ("runs", "results", ".work"):
+        (out_dir / sub).mkdir(exist_ok=True)
+    lock = _lock(out_dir)
+    for stale in (out_dir / ".work").iterdir():  # left by a sweep that was killed
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        elif stale != lock:
+            stale.unlink(missing_ok=True)
+    input_nb = out_dir / ".work" / f"{notebook.stem}.point.ipynb"
+    try:
+        atomic_write_text(input_nb, nbformat.writes(runnable))
+        summary = _run_points(notebook, input_nb, out_dir, ids, points, base, digest, meta, jobs,
+                              force, kernel, say)
+        gather(out_dir)
+    finally:
+        input_nb.unlink(missing_ok=True)
+        lock.unlink(missing_ok=True)
+        try:
+            (out_dir / ".work").rmdir()
+        except OSError:
+            pass
+    summary.table = out_dir / "table.csv"
+    summary.wall_s = time.monotonic() - t0
+    say(str(summary))
+    for pid, err in summary.failed.items():
+        say(f"failed: {pid}: {err} (notebook: {_run_paths(out_dir, pid)['failed']})")
+    return summary
+
+
+def _lock(out_dir: Path) -> Path:
+    """Claim the sweep folder (``.work/LOCK`` holds our process id); refuse if another live sweep holds it."""
+    lock = out_dir / ".work" / "LOCK"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                other = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                other = 0
+            if other > 0 and _alive(other):
+                raise SweepError(f"another sweep (process {other}) is running in {out_dir}; "
+                                 f"wait for it, or remove {lock} if it is gone") from None
+            lock.unlink(missing_ok=True)  # left by a sweep that was killed
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return lock
+    raise SweepError(f"cannot claim {lock}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_points(notebook: Path, input_nb: Path, out_dir: Path, ids: list[str], points: list[dict],
+                base: dict, digest: str, meta: dict, jobs: int, force: bool, kernel: str,
+                say: Callable[[str], Any]) -> SweepSummary:
+    """Skip the finished points, run the others ``jobs`` at a time; stop them all on an interrupt."""
+    summary = SweepSummary(out_dir=out_dir, points=ids)
+    todo = []
+    for pid, pt in zip(ids, points, strict=True):
+        params = {**base, **pt}
+        if not force and _is_done(out_dir, pid, params, digest):
+            summary.skipped.append(pid)
+        else:
+            todo.append((pid, pt, params, 1))
+    say(f"sweep of {notebook.name}: {len(points)} points, {len(summary.skipped)} already done, "
+        f"{len(todo)} to run, {jobs} at a time -> {out_dir}")
+
+    running: list[_Running] = []
+    n_done = 0
+    try:
+        while todo or running:
+            while todo and len(running) < jobs:
+                pid, pt, params, attempt = todo.pop(0)
+                running.append(_start(pid, pt, params, input_nb, notebook.parent, out_dir, kernel))
+                running[-1].attempt = attempt
+            time.sleep(0.1)
+            for r in [r for r in running if r.proc.poll() is not None]:
+                running.remove(r)
+                err, transient = _finish(r, out_dir, meta)
+                if err is not None and transient and r.attempt < ATTEMPTS:
+                    say(f"{r.pid}: {err}; not the notebook's own error: trying again")
+                    todo.append((r.pid, r.point, r.parameters, r.attempt + 1))
+                    continue
+                n_done += 1
+                secs = time.monotonic() - r.started
+                summary.seconds[r.pid] = secs
+                if err is None:
+                    summary.ran.append(r.pid)
+                    say(f"[{n_done}/{n_done + len(todo) + len(running)}] {r.pid}: done in {secs:.1f} s")
+                else:
+                    summary.failed[r.pid] = err
+                    say(f"[{n_done}/{n_done + len(todo) + len(running)}] {r.pid}: FAILED: {err}")
+    except BaseException:
+        _stop(running)
+        for r in running:
+            shutil.rmtree(_run_paths(out_dir, r.pid)["work"], ignore_errors=True)
+        raise
+    return summary
+
+
+def _display_path(p: Path) -> str:
+    try:
+        return p.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
+# --------------------------------------------------------------------------
+# Gathering
+# --------------------------------------------------------------------------
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, bool | int | float | str)
+
+
+def _natural(name: str) -> list:
+    """Sort key that orders numbers within names by value: auc_70 < auc_140 < auc_140_se < auc_210."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
+
+
+def gather(out_dir: str | Path) -> pd.DataFrame:
+    """Gather the results files of a sweep folder's finished points into ``out_dir/table.csv``.
+
+    One row per point and method when a results file has a ``methods`` mapping
+    (``{"methods": {name: {metric: value}}, ...}``), else one row per point. Columns: ``point``,
+    the point's grid parameters, ``method``, then the method's and the file's other scalar
+    top-level entries (nested ones are left out) in natural order (``auc_70`` before
+    ``auc_140``). Rows are sorted by the grid parameters.
+    The table is written atomically.
+    """
+    out_dir = Path(out_dir)
+    rows, grid_names = [], []
+    for nb_path in sorted((out_dir / "runs").glob("*.ipynb")):
+        if nb_path.name.endswith(".failed.ipynb"):
+            continue
+        rec = _record(nb_path)
+        json_path = out_dir / "results" / f"{nb_path.stem}.json"
+        if rec is None or not json_path.exists():
+            continue
+        res = json.loads(json_path.read_text())
+        point = rec.get("point", {})
+        for k in point:
+            if k not in grid_names:
+                grid_names.append(k)
+        common = {k: v for k, v in res.items() if k != "methods" and _scalar(v) and k not in point}
+        methods = res.get("methods")
+        if isinstance(methods, Mapping) and methods:
+            for m, vals in methods.items():
+                own = {k: v for k, v in vals.items() if _scalar(v)} if isinstance(vals, Mapping) else {}
+                rows.append({"point": rec.get("point_id", nb_path.stem), **point, "method": m,
+                             **own, **{k: v for k, v in common.items() if k not in own}})
+        else:
+            rows.append({"point": rec.get("point_id", nb_path.stem), **point, **common})
+    table = pd.DataFrame(rows)
+    if len(table):
+        lead = ["point", *grid_names, *(["method"] if "method" in table else [])]
+        rest = sorted((c for c in table.columns if c not in lead), key=_natural)
+        table = table[lead + rest]
+        keys = [k for k in grid_names if k in table] + (["method"] if "method" in table else [])
+        table = table.sort_values(keys, kind="stable").reset_index(drop=True)
+    atomic_write_text(out_dir / "table.csv", table.to_csv(index=False))
+    return table
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a gathered table (``table.csv``, or the sweep folder that holds it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "table.csv"
+    return pd.read_csv(path)
+
+
+# --------------------------------------------------------------------------
+# Chapter 08: one operating point, and reading the maps
+# --------------------------------------------------------------------------
+#: The two methods of chapter 08, as they are named in its results files and table.
+
+
+
+
+
+
+
+
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip().isidentifier() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the sweep's options to ``parser`` (for ``python -m qdloc.study.sweep`` or ``qdloc sweep``)."""
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="a named sweep: its notebook, grid and fixed parameters "
+                        "(--notebook, --grid and --param given as well override its parts); "
+                        "default: D = 0..3 um^2/s x N_qd = 2.37..23.7 on chapter 08")
+    parser.add_argument("--notebook", type=Path, help="the chapter to run (.ipynb)")
+    parser.add_argument("--grid", action="append", type=_assignment, default=[], metavar="NAME=V1,V2,...",
+                        help="a swept parameter and its values (repeat for more; every combination runs)")
+    parser.add_argument("--param", action="append", type=_assignment, default=[], metavar="NAME=VALUE",
+                        help="a parameter fixed at every point (repeat for more)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="the sweep folder: runs/, results/ and table.csv")
+    parser.add_argument("--jobs", type=int, default=2, help="points run at the same time (default 2)")
+    parser.add_argument("--force", action="store_true", help="run every point again, even finished ones")
+    parser.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary and failures")
+    return parser
+
+
+def _sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kw: dict[str, Any] = preset(args.preset) if args.preset else {"grid": {}, "base_parameters": {}}
+    if args.notebook is not None:
+        kw["notebook"] = args.notebook
+    if "notebook" not in kw:
+        raise SweepError("give --notebook (or --preset)")
+    grid = dict(kw["grid"])
+    for name, text in args.grid:
+        values = [_literal(v) for v in text.split(",") if v.strip()]
+        if not values:
+            raise SweepError(f"--grid {name}=: no values")
+        grid[name] = values
+    if not grid:
+        raise SweepError("give at least one --grid NAME=V1,V2,... (or --preset)")
+    base = dict(kw["base_parameters"])
+    for name, text in args.param:
+        base[name] = _literal(text)
+    for name in list(base):
+        if name in dict(args.grid):
+            del base[name]  # the command line's grid wins over a preset's fixed value
+    kw.update(grid=grid, base_parameters=base)
+    return kw
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the sweep the parsed arguments describe; return the exit status (0, 1: a point failed, 2: bad input)."""
+    prog = getattr(args, "prog", "qdloc sweep")
+    old = signal.getsignal(signal.SIGTERM)
+
+    def _term(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, _term)
+    except ValueError:  # not the main thread
+        old = None
+    try:
+        kw = _sweep_kwargs(args)
+        out = print if not args.quiet else None
+        summary = run_sweep(out_dir=args.out, jobs=args.jobs, force=args.force, kernel=args.kernel,
+                            log=out, **kw)
+        if args.quiet:
+            print(summary)
+        for pid, err in summary.failed.items():
+            print(f"{prog}: point {pid} failed: {err}", file=sys.stderr)
+        return 0 if summary.ok else 1
+    except (SweepError, OSError) as exc:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{prog}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished points are kept, the rest runs when started again",
+              file=sys.stderr)
+        return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # noqa: D102
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _Parser(prog="python -m qdloc.study.sweep",
+                     description="Run a chapter over a grid of parameters with papermill, keep every "
+                     "executed notebook, and gather their results files into one table.")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    args.prog = parser.prog
+    return run_from_args(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""From positions to transport: linking and diffusion estimators (chapter 07)."""
