@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "write_results"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -63,8 +64,6 @@ def write_results(results_dir: str | Path, name: str, results: dict, *, sort_key
     Path
         The file written.
     """
-    import json
-
     path = Path(results_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(path, json.dumps(results, indent=2, sort_keys=sort_keys) + "\n")
