@@ -10,12 +10,13 @@ CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%,book/chapters/%,$(CHAPTERS))
 PYTEST_NB := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help venv book execute html test test-unit test-notebooks test-book bench outputs clean sweep
+.PHONY: help venv book execute html test test-unit test-notebooks test-book bench outputs clean sweep lint
 
 help:
 	@echo "make book   - create .venv, run every chapter with papermill, build _build/html"
 	@echo "make test   - unit tests, nbval over every chapter, papermill reruns, book build with -W"
 	@echo "              and the built book in headless Chromium (make test-browser)"
+	@echo "make lint   - import-linter's layer contracts and ruff (make test runs them first)"
 	@echo "make bench  - throughput benchmarks (ratios against references measured in the same run)"
 	@echo "make outputs - re-execute the chapters and store their outputs in notebooks/*.ipynb"
 	@echo "make sweep  - run chapter 08 over its (D, N_qd) grid with papermill into data/sweep (resumes)"
@@ -75,7 +76,13 @@ test-book: venv
 test-browser: venv
 	$(BIN)/python -m pytest -m book tests/browser
 
-test: venv
+# The form of the code: import-linter's layer contracts and ruff (both configured in pyproject.toml).
+.PHONY: lint
+lint: venv
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+
+test: venv lint
 	$(BIN)/python -m pytest tests notebooks $(PYTEST_NB) -m "not book"
 	$(MAKE) test-book
 	$(MAKE) test-browser

@@ -35,5 +35,5 @@ PAPER_FCNN_ROW: dict[float, dict[float, float]] = {
 }
 
 
-#: Largest allowed |ours - paper| in any cell of the TrackPy row.
+#: Largest allowed ``|ours - paper|`` in any cell of the TrackPy row.
 TOLERANCE = 0.05
