@@ -42,7 +42,7 @@ execute: $(EXECUTED)
 # (D, N_qd) point, kept in data/sweep/runs/, gathered into data/sweep/table.csv; a rerun
 # skips the points already done. Chapter 08's maps read the table.
 SWEEP_TABLE := data/sweep/table.csv
-SWEEP := $(BIN)/python -m qdloc.study.sweep --preset default --out data/sweep --jobs 2
+SWEEP := $(BIN)/qdloc sweep --preset default --out data/sweep --jobs 2
 
 sweep: venv
 	$(SWEEP)

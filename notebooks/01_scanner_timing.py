@@ -19,7 +19,7 @@
 # A two-photon microscope does not take a snapshot: it records one pixel at a time while
 # the laser beam sweeps the sample line by line. To simulate what a moving quantum dot
 # looks like we first need to know *where the beam is, and when*. This chapter follows
-# the paper's §4.6.1 and the module `qdloc.sim.scanner`.
+# the paper's §4.6.1 and the module {py:mod}`qdloc.sim.scanner`.
 #
 # **What you will learn**
 #
@@ -27,7 +27,8 @@
 # - why the scan runs on two clocks: a fast one (the dwell, 2 µs) and a slow one
 #   (the line change, one dwell plus the 1.1 ms retrace);
 # - how little of the frame time is spent recording photons;
-# - how to draw the beam path, a timing diagram and an animation of the scan with `qdloc.plots.simulator`.
+# - how to draw the beam path, a timing diagram and an animation of the scan with
+#   {py:mod}`qdloc.plots.scanner`.
 
 # %% tags=["parameters"]
 seed = 0  # seed of the simulated image shown in the animation
@@ -36,19 +37,18 @@ lines_per_frame = 1  # scan lines per animation frame
 zoom_line = 0  # the timing diagram zooms on the change from this line to the next
 results_dir = "../data/results"
 
-# %%
-import json
-from pathlib import Path
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML
 
 from qdloc import PAPER, simulate
-from qdloc.plots import simulator as plots
-from qdloc.io import atomic_write_text
-from qdloc.sim.scanner import beam_path_um, beam_positions_um, pixel_start_times_s, sample_intervals_s
+from qdloc.io import write_results
+from qdloc.plots.scanner import plot_beam_path, plot_timing, scan_animation
+from qdloc.sim.scanner import beam_state_at, pixel_start_times_s, sample_intervals_s
+from qdloc.study.simulator_checks import results_text, scanner_timing
 
+# %%
 params = PAPER
 print(
     f"image: {params.height_px} lines x {params.width_px} pixels "
@@ -72,24 +72,24 @@ print(f"dwell tau_d = {params.dwell_s * 1e6:g} us, retrace tau_r = {params.retra
 # $$ (eq-ch01-pixel-time)
 #
 # Two periods follow from it: the **line period** $T_\text{line} = W\tau_d + \tau_r$ and
-# the **frame time** $T_\text{frame} = H\,T_\text{line}$. `qdloc.sim.scanner.pixel_start_times_s`
-# evaluates {eq}`eq-ch01-pixel-time` for every pixel.
+# the **frame time** $T_\text{frame} = H\,T_\text{line}$.
+# {py:func}`qdloc.sim.scanner.pixel_start_times_s` evaluates {eq}`eq-ch01-pixel-time` for every
+# pixel; {py:func}`qdloc.study.simulator_checks.scanner_timing` collects the chapter's numbers
+# and checks.
 
 # %%
 t = pixel_start_times_s(params)
-line_period_s = params.line_period_s
-frame_time_s = params.frame_time_s
-recording_s = params.n_pixels * params.dwell_s
-duty_cycle = recording_s / frame_time_s
-print(f"line period  T_line  = {line_period_s * 1e3:.4f} ms")
-print(f"frame time   T_frame = {frame_time_s * 1e3:.4f} ms")
+timing = scanner_timing(params)
+print(f"line period  T_line  = {timing['line_period_s'] * 1e3:.4f} ms")
+print(f"frame time   T_frame = {timing['frame_time_s'] * 1e3:.4f} ms")
 print(f"first pixel of the second line (i = 1) starts at t = {t[1, 0] * 1e3:.4f} ms")
 print(
     f"last pixel (i, j) = ({params.height_px - 1}, {params.width_px - 1}) "
     f"starts at t = {t[-1, -1] * 1e3:.4f} ms"
 )
 print(
-    f"time spent recording: {recording_s * 1e3:.4f} ms, i.e. {100 * duty_cycle:.2f} % of the frame"
+    f"time spent recording: {timing['recording_time_s'] * 1e3:.4f} ms, "
+    f"i.e. {100 * timing['duty_cycle']:.2f} % of the frame"
 )
 
 # %% [markdown]
@@ -103,7 +103,7 @@ print(
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-ax = plots.plot_beam_path(params)
+ax = plot_beam_path(params)
 plt.show()
 
 # %% [markdown]
@@ -120,20 +120,19 @@ plt.show()
 # \end{cases}
 # $$ (eq-ch01-two-clocks)
 #
-# `qdloc.sim.scanner.sample_intervals_s` builds these intervals directly; they must agree with
-# the differences of {eq}`eq-ch01-pixel-time`.
+# {py:func}`qdloc.sim.scanner.sample_intervals_s` builds these intervals directly; they must
+# agree with the differences of {eq}`eq-ch01-pixel-time`.
 
 # %%
 dt = sample_intervals_s(params)
-fast_s, slow_s = float(dt.min()), float(dt.max())
-n_fast = int(np.sum(np.isclose(dt, fast_s)))
-n_slow = int(np.sum(np.isclose(dt, slow_s)))
-diff_err_s = float(np.max(np.abs(np.diff(t.reshape(-1)) - dt)))
-print(f"fast clock: {fast_s * 1e6:.4f} us, {n_fast} intervals")
-print(f"slow clock: {slow_s * 1e3:.4f} ms, {n_slow} intervals")
-print(f"largest |diff(t) - intervals| = {diff_err_s:.1e} s")
-assert n_fast + n_slow == params.n_pixels - 1
-assert diff_err_s < 1e-15
+print(f"fast clock: {timing['fast_clock_s'] * 1e6:.4f} us, {timing['n_fast_intervals']} intervals")
+print(f"slow clock: {timing['slow_clock_s'] * 1e3:.4f} ms, {timing['n_slow_intervals']} intervals")
+print(
+    "intervals = differences of the start times (within 1e-15 s):",
+    timing["checks"]["intervals_are_start_time_differences"],
+)
+assert timing["n_fast_intervals"] + timing["n_slow_intervals"] == params.n_pixels - 1
+assert timing["checks"]["intervals_are_start_time_differences"]
 
 # %% [markdown]
 # The timing diagram shows the beam's $x$ and $y$ against time: a short ramp in $x$ while
@@ -144,7 +143,7 @@ assert diff_err_s < 1e-15
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-fig, axes = plots.plot_timing(params, n_lines=3, line=zoom_line)
+fig, axes = plot_timing(params, n_lines=3, line=zoom_line)
 plt.show()
 
 # %% [markdown]
@@ -159,7 +158,7 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 sim = simulate(1, params, seed=seed, D=D)
-anim = plots.scan_animation(sim, lines_per_frame=lines_per_frame)
+anim = scan_animation(sim, lines_per_frame=lines_per_frame)
 HTML(anim.to_jshtml())
 
 # %% [markdown]
@@ -168,37 +167,9 @@ HTML(anim.to_jshtml())
 # The chapter's numbers are written to `01_scanner_timing.json` in `results_dir`.
 
 # %%
-beam = beam_positions_um(params)
-_, _, _, recording = beam_path_um(params)
-results = {
-    "line_period_s": line_period_s,
-    "frame_time_s": frame_time_s,
-    "recording_time_s": recording_s,
-    "duty_cycle": duty_cycle,
-    "fast_clock_s": fast_s,
-    "slow_clock_s": slow_s,
-    "n_fast_intervals": n_fast,
-    "n_slow_intervals": n_slow,
-    "line2_first_pixel_start_s": float(t[1, 0]),
-    "last_pixel_start_s": float(t[-1, -1]),
-    "checks": {
-        "line2_starts_at_1.15_ms": bool(np.isclose(t[1, 0], 1.15e-3, rtol=1e-12, atol=0)),
-        "frame_time_is_27.6_ms": bool(np.isclose(frame_time_s, 27.6e-3, rtol=1e-12, atol=0)),
-        "intervals_are_start_time_differences": bool(diff_err_s < 1e-15),
-        "beam_at_pixel_centres": bool(
-            np.allclose(beam[..., 0], np.arange(params.width_px) * params.pixel_size_um)
-            and np.allclose(beam[..., 1].T, np.arange(params.height_px) * params.pixel_size_um)
-        ),
-        "one_retrace_per_line_change": int(np.sum(np.diff(recording.astype(int)) == -1))
-        == params.height_px - 1,
-    },
-}
-path = Path(results_dir) / "01_scanner_timing.json"
-path.parent.mkdir(parents=True, exist_ok=True)
-atomic_write_text(path, json.dumps(results, indent=2) + "\n")
-for key, value in results.items():
-    print(f"{key}: {round(value, 9) if isinstance(value, float) else value}")
-assert all(results["checks"].values()), results["checks"]
+write_results(results_dir, "01_scanner_timing.json", timing)
+print(results_text(timing, digits=9))
+assert all(timing["checks"].values()), timing["checks"]
 
 # %% [markdown]
 # ## Exercises
@@ -221,21 +192,17 @@ assert np.isclose(big_frame_s, 512 * (512 * 2e-6 + 1.1e-3))
 # pixel, or retracing? Between which lines?
 
 # %% [markdown]
-# Solution:
+# Solution ({py:func}`qdloc.sim.scanner.beam_state_at` applies {eq}`eq-ch01-pixel-time`):
 
 # %% tags=["hide-input"]
-t_query = 10e-3
-recording_now = (t <= t_query) & (t_query < t + params.dwell_s)  # pixels whose dwell covers t_query
-line_now = int(t_query // params.line_period_s)
-into_line_s = t_query - line_now * params.line_period_s
-is_retracing = into_line_s >= params.width_px * params.dwell_s
+state = beam_state_at(params, 10e-3)
 print(
-    f"t = 10 ms: line {line_now}, {into_line_s * 1e3:.3f} ms after its start; "
-    f"retracing: {is_retracing}"
+    f"t = 10 ms: line {state['line']}, {state['into_line_s'] * 1e3:.3f} ms after its start; "
+    f"retracing: {state['retracing']}"
 )
-print(f"pixels being recorded at that moment: {int(recording_now.sum())}")
-assert is_retracing
-assert line_now == 8
+print(f"pixels being recorded at that moment: {state['n_recording']}")
+assert state["retracing"]
+assert state["line"] == 8
 
 # %% [markdown]
 # **3.** The random walk of chapter 02 has a variance proportional to the time between
@@ -246,7 +213,7 @@ assert line_now == 8
 # Solution:
 
 # %% tags=["hide-input"]
-slow_fraction = float(dt[np.isclose(dt, slow_s)].sum() / dt.sum())
+slow_fraction = float(dt[np.isclose(dt, timing["slow_clock_s"])].sum() / dt.sum())
 print(f"slow-clock share of the time from first to last sample: {100 * slow_fraction:.2f} %")
 assert np.isclose(dt.sum(), t[-1, -1])
 assert slow_fraction > 0.95

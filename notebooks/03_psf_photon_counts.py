@@ -19,7 +19,9 @@
 # With the beam's position (chapter 01) and the dot's position (chapter 02) known at every
 # pixel, one step remains: how many photons does each pixel record? The paper answers with
 # a Gaussian point spread function plus a fluorescent background (its Eq. 1, §4.6.3), and
-# Poisson noise on top. This chapter follows `qdloc.sim.psf` and ends with the paper's Fig. 1.
+# Poisson noise on top. This chapter follows {py:mod}`qdloc.sim.psf` and ends with the paper's
+# Fig. 1; its checks are in {py:mod}`qdloc.study.simulator_checks`, its figures in
+# {py:mod}`qdloc.plots.photons`.
 #
 # **What you will learn**
 #
@@ -37,19 +39,26 @@ n_images = 2000  # images used to check the Poisson statistics
 example = 0  # image shown beside its expected counts
 results_dir = "../data/results"
 
-# %%
-import json
+# %% tags=["hide-input"]
 import math
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from qdloc import PAPER, simulate
-from qdloc.plots import simulator as plots
-from qdloc.io import atomic_write_text
+from qdloc.io import write_results
+from qdloc.plots.photons import explorer, plot_expected_vs_counts, plot_figure1, plot_psf_slices
 from qdloc.sim.psf import expected_counts, expected_counts_static
+from qdloc.study.simulator_checks import (
+    counts_vs_eq1,
+    figure1_summary,
+    motion_blur_effect,
+    psf_summary,
+    results_text,
+)
 
+# %%
 params = PAPER
 a = params.pixel_size_um
 print(f"sigma_xy = {params.sigma_xy_um} um, sigma_z = {params.sigma_z_um} um, pixel a = {a} um")
@@ -77,33 +86,34 @@ print(f"N_qd = {params.n_qd}, N_bkg = {params.n_bkg}")
 #
 # In the simulator the beam is at $z = 0$ and at the pixel centre during the whole dwell,
 # and the dot's position is the trajectory sample of that pixel
-# (`qdloc.sim.psf.expected_counts`). For a dot that does not move,
-# `qdloc.sim.psf.expected_counts_static` gives the whole image.
+# ({py:func}`qdloc.sim.psf.expected_counts`). For a dot that does not move,
+# {py:func}`qdloc.sim.psf.expected_counts_static` gives the whole image;
+# {py:func}`qdloc.study.simulator_checks.psf_summary` collects the PSF's numbers.
 
 # %%
-centre = ((params.width_px // 2) * a, (params.height_px // 2) * a, 0.0)
-static = expected_counts_static(centre, params)
-peak_signal = params.peak_signal
-fwhm = 2 * math.sqrt(2 * math.log(2))
-fwhm_xy_um = fwhm * params.sigma_xy_um
-fwhm_z_um = fwhm * params.sigma_z_um
+psf = psf_summary(params)
+peak_signal = psf["peak_signal_counts"]
 print(f"peak signal (Eq. 1 at the dot, minus background): {peak_signal:.4f} photons")
 print(
-    f"brightest pixel of a static dot at a pixel centre: {static.max():.4f} photons "
-    f"(= N_bkg + peak: {np.isclose(static.max(), params.n_bkg + peak_signal, rtol=1e-12)})"
+    f"brightest pixel of a static dot at a pixel centre: {psf['peak_expected_counts']:.4f} "
+    f"photons (= N_bkg + peak: "
+    f"{np.isclose(psf['peak_expected_counts'], params.n_bkg + peak_signal, rtol=1e-12)})"
 )
-print(f"lateral FWHM {fwhm_xy_um:.4f} um = {fwhm_xy_um / a:.2f} px; axial FWHM {fwhm_z_um:.4f} um")
+print(
+    f"lateral FWHM {psf['fwhm_xy_um']:.4f} um = {psf['fwhm_xy_px']:.2f} px; "
+    f"axial FWHM {psf['fwhm_z_um']:.4f} um"
+)
 
 # %% [markdown]
 # The PSF is about seven pixels wide in the image plane, and more than six times longer
 # along the optical axis (the paper's Fig. 4c): a dot that diffuses a few hundred nm in
 # depth during a frame stays in focus. The slices of Eq. {eq}`eq-ch03-eq1` below are
-# computed by `qdloc.sim.psf` on fine grids; the red dots on the lateral profile are the pixels of
-# one scan line through a static dot.
+# computed by {py:mod}`qdloc.sim.psf` on fine grids; the red dots on the lateral profile are
+# the pixels of one scan line through a static dot.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-fig, axes = plots.plot_psf_slices(params)
+fig, axes = plot_psf_slices(params)
 plt.show()
 
 # %% [markdown]
@@ -121,9 +131,8 @@ plt.show()
 # $\sqrt{N_{bkg}}$ photons per pixel, a sizeable fraction of the peak signal.
 
 # %%
-snr_peak = peak_signal / math.sqrt(peak_signal + params.n_bkg)
-print(f"background noise sd sqrt(N_bkg) = {math.sqrt(params.n_bkg):.4f} photons")
-print(f"peak signal / noise at the peak = {snr_peak:.4f}")
+print(f"background noise sd sqrt(N_bkg) = {psf['background_noise_sd']:.4f} photons")
+print(f"peak signal / noise at the peak = {psf['snr_peak']:.4f}")
 
 # %% [markdown]
 # Below, the expected counts of one simulated image (Eq. {eq}`eq-ch03-eq1` along its
@@ -131,14 +140,12 @@ print(f"peak signal / noise at the peak = {snr_peak:.4f}")
 
 # %%
 sim = simulate(n_images, params, seed=seed, D=D)
-expected = expected_counts(sim.trajectories, params)  # (n_images, H, W)
-counts = sim.images.astype(np.float64)
+traj = sim.trajectories[example]
+expected = expected_counts(traj[None], params)[0]  # (H, W)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-fig, axes = plots.plot_expected_vs_counts(
-    expected[example], sim.images[example], params, traj_um=sim.trajectories[example]
-)
+fig, axes = plot_expected_vs_counts(expected, sim.images[example], params, traj_um=traj)
 plt.show()
 
 # %% [markdown]
@@ -148,35 +155,12 @@ plt.show()
 # and the residuals $n - N$ should have variance $\langle N \rangle$
 # (Eq. {eq}`eq-ch03-poisson`). We also look separately at background pixels (signal below
 # $10^{-3}$ photons), where $n$ should be Poisson($N_{bkg}$), and at bright pixels
-# ($N \ge N_{bkg} + 5$).
+# ($N \ge N_{bkg} + 5$); {py:func}`qdloc.study.simulator_checks.counts_vs_eq1` does the
+# bookkeeping.
 
 # %%
-resid = counts - expected
-signal = expected - params.n_bkg
-
-
-def stats(mask):
-    return {
-        "n_pixels": int(mask.sum()),
-        "mean_measured": float(counts[mask].mean()),
-        "mean_eq1": float(expected[mask].mean()),
-        "var_measured": float(np.mean(resid[mask] ** 2)),
-        "var_poisson": float(expected[mask].mean()),
-    }
-
-
-check = {
-    "all": stats(np.ones(counts.shape, dtype=bool)),
-    "background": stats(signal < 1e-3),
-    "bright": stats(signal >= 5.0),
-}
-dispersion = float(np.mean(resid**2 / expected))
-for name, s in check.items():
-    print(
-        f"{name:>10}: {s['n_pixels']:7d} px  "
-        f"mean {s['mean_measured']:.4f} vs Eq. 1 {s['mean_eq1']:.4f};"
-        f"  var {s['var_measured']:.4f} vs Poisson {s['var_poisson']:.4f}"
-    )
+check, dispersion = counts_vs_eq1(sim)
+print(pd.DataFrame.from_dict(check, orient="index").round(4).to_string())
 print(f"mean of (n - N)^2 / N over all pixels: {dispersion:.4f} (Poisson: 1)")
 
 # %% [markdown]
@@ -195,27 +179,28 @@ fig1 = simulate(len(fig1_D), params, seed=seed, D=fig1_D)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-fig, axes = plots.plot_figure1(fig1)
+fig, axes = plot_figure1(fig1)
 plt.show()
 
 # %%
-for k, d in enumerate(fig1_D):
-    cx, cy = fig1.centroids[k]
-    print(
-        f"({'abcd'[k]}) D = {d:4.2f}: centroid ({cx:6.2f}, {cy:6.2f}) px, "
-        f"brightest pixel {int(fig1.images[k].max())} photons"
-    )
+fig1_numbers = figure1_summary(fig1)
+print(pd.DataFrame(
+    {"D (um^2/s)": fig1.D, "centroid x (px)": fig1.centroids[:, 0],
+     "centroid y (px)": fig1.centroids[:, 1], "brightest pixel": fig1_numbers["max_count"]},
+    index=["(a)", "(b)", "(c)", "(d)"],
+).round(2).to_string())
 
 # %% [markdown]
 # ## Explore
 #
-# The explorer below simulates image 0 of a seed for the $D$ and $N_{qd}$ you choose and
-# draws it with its trajectory. It needs a live kernel (run this notebook in Jupyter): in the
-# static book the sliders are not connected to Python and nothing is drawn.
+# The explorer below ({py:func}`qdloc.plots.photons.explorer`) simulates image 0 of a seed for
+# the $D$ and $N_{qd}$ you choose and draws it with its trajectory. It needs a live kernel (run
+# this notebook in Jupyter): in the static book the sliders are not connected to Python and
+# nothing is drawn.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-plots.explorer(params, D=D, seed=seed)
+explorer(params, D=D, seed=seed)
 
 # %% [markdown]
 # ## Results
@@ -224,41 +209,12 @@ plots.explorer(params, D=D, seed=seed)
 
 # %%
 results = {
-    "seed": seed,
-    "D_um2_per_s": D,
-    "n_images": n_images,
-    "n_qd": params.n_qd,
-    "n_bkg": params.n_bkg,
-    "peak_signal_counts": peak_signal,
-    "peak_expected_counts": float(static.max()),
-    "fwhm_xy_um": fwhm_xy_um,
-    "fwhm_xy_px": fwhm_xy_um / a,
-    "fwhm_z_um": fwhm_z_um,
-    "background_noise_sd": math.sqrt(params.n_bkg),
-    "snr_peak": snr_peak,
-    "counts_vs_eq1": check,
-    "dispersion_index": dispersion,
-    "figure1": {
-        "D_um2_per_s": fig1_D,
-        "centroid_px": fig1.centroids.tolist(),
-        "max_count": [int(m) for m in fig1.images.max(axis=(1, 2))],
-    },
+    "seed": seed, "D_um2_per_s": D, "n_images": n_images, "n_qd": params.n_qd,
+    "n_bkg": params.n_bkg, **psf, "counts_vs_eq1": check, "dispersion_index": dispersion,
+    "figure1": fig1_numbers,
 }
-path = Path(results_dir) / "03_psf_photon_counts.json"
-path.parent.mkdir(parents=True, exist_ok=True)
-atomic_write_text(path, json.dumps(results, indent=2) + "\n")
-
-
-def rounded(v, nd=4):
-    if isinstance(v, dict):
-        return {k: rounded(x, nd) for k, x in v.items()}
-    if isinstance(v, list):
-        return [rounded(x, nd) for x in v]
-    return round(v, nd) if isinstance(v, float) else v
-
-
-for key, value in results.items():
-    print(f"{key}: {rounded(value)}")
+write_results(results_dir, "03_psf_photon_counts.json", results)
+print(results_text(results, digits=4))
 assert abs(check["all"]["mean_measured"] / check["all"]["mean_eq1"] - 1) < 0.01
 assert abs(dispersion - 1) < 0.02
 
@@ -273,6 +229,7 @@ assert abs(dispersion - 1) < 0.02
 # Solution:
 
 # %% tags=["hide-input"]
+centre = ((params.width_px // 2) * a, (params.height_px // 2) * a, 0.0)
 z_half = params.sigma_z_um * math.sqrt(2 * math.log(2))
 at_z_half = expected_counts_static((centre[0], centre[1], z_half), params)
 print(f"|Z| = sigma_z sqrt(2 ln 2) = {z_half:.4f} um")
@@ -290,7 +247,7 @@ assert np.isclose(at_z_half.max() - params.n_bkg, peak_signal / 2, rtol=1e-9)
 # Solution:
 
 # %% tags=["hide-input"]
-signal_total = float((static - params.n_bkg).sum())
+signal_total = float((expected_counts_static(centre, params) - params.n_bkg).sum())
 signal_integral = params.n_qd / (a**2 * math.sqrt(2 * math.pi) * params.sigma_z_um)
 background_total = params.n_bkg * params.n_pixels
 print(f"signal photons per image: {signal_total:.2f} (integral / a^2: {signal_integral:.2f})")
@@ -304,22 +261,12 @@ assert abs(signal_total / signal_integral - 1) < 0.01
 # expected pixel and the label (the trajectory centroid).
 
 # %% [markdown]
-# Solution:
+# Solution ({py:func}`qdloc.study.simulator_checks.motion_blur_effect`):
 
 # %% tags=["hide-input"]
-n_ex = 500
-blur = {}
-for d in (0.0, 1.75):
-    s = simulate(n_ex, params, seed=seed, D=d, photons=False)
-    e = expected_counts(s.trajectories, params)
-    row, col = np.divmod(e.reshape(n_ex, -1).argmax(axis=1), params.width_px)
-    dist_px = np.hypot(col - s.centroids[:, 0], row - s.centroids[:, 1])
-    blur[d] = (float(e.max(axis=(1, 2)).mean() - params.n_bkg), float(dist_px.mean()))
-    print(
-        f"D = {d:4.2f}: brightest expected signal {blur[d][0]:.3f} photons, "
-        f"brightest pixel to centroid {blur[d][1]:.3f} px"
-    )
+blur = motion_blur_effect(params, D_values=(0.0, 1.75), n=500, seed=seed)
+print(blur.round(3).to_string())
 # The dot is frozen while a line is scanned, so some pixel still catches nearly the full
 # peak; what blur changes is *where* the bright pixels are, relative to the centroid.
-assert blur[1.75][0] / blur[0.0][0] > 0.9
-assert blur[1.75][1] > 2 * blur[0.0][1]
+assert blur.loc[1.75, "brightest_signal"] / blur.loc[0.0, "brightest_signal"] > 0.9
+assert blur.loc[1.75, "brightest_to_centroid_px"] > 2 * blur.loc[0.0, "brightest_to_centroid_px"]

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import tifffile
 
-from qdloc.localise.registry import METHODS
 from qdloc.cli import main
 from qdloc.data.dataset import load_dataset
+from qdloc.localise.registry import METHODS
 
 FILES = ("images.tif", "labels.csv", "trajectories.npy", "params.json")
 HAVE_BASELINES = importlib.util.find_spec("qdloc.localise.trackpy") is not None

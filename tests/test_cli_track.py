@@ -12,8 +12,8 @@ import tifffile
 from qdloc import SimParams
 from qdloc.cli import main
 from qdloc.data.dataset import read_stack
-from qdloc.transport.diffusion import ESTIMATE_COLUMNS, estimate_D, scanner_blur_coefficient
 from qdloc.sim.psf import expected_counts_static
+from qdloc.transport.diffusion import ESTIMATE_COLUMNS, estimate_D, scanner_blur_coefficient
 from qdloc.transport.linking import track_movie
 
 BRIGHT = SimParams(n_qd=200.0)

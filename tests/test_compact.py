@@ -6,12 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from qdloc.localise.compact import CompactConfig, CompactNet, compact_locate, rotate180_xy, train_compact
 from qdloc.eval.bounds import crlb_still_dot_nm
+from qdloc.localise.checkpoints import ModelFileError, load_model_file, save_model_file
+from qdloc.localise.compact import (
+    CompactConfig,
+    CompactNet,
+    compact_locate,
+    rotate180_xy,
+    train_compact,
+)
+from qdloc.localise.train import train
+from qdloc.localise.training import check_time_budget, run_epochs
 from qdloc.sim.params import SimParams
 from qdloc.sim.simulate import simulate
-from qdloc.localise.train import train
-from qdloc.localise.checkpoints import ModelFileError, load_model_file, save_model_file
 
 # A bright dot, still or moving: the network must find it to a fraction of a pixel.
 BRIGHT = SimParams(n_qd=80.0, start_margin_px=4.0, start_z_sd_um=0.0)
@@ -197,3 +204,35 @@ def test_train_rejects_unknown_model_and_profile(tmp_path):
         train("yolo", "cpu", None, tmp_path)
     with pytest.raises(ValueError, match="profile="):
         train("compact", "huge", None, tmp_path)
+
+
+def test_the_shared_epoch_loop_selects_checkpoints_and_stops_on_budget():
+    """run_epochs: epochs numbered from 1, the best by the trainer's rule, budget checked first."""
+    scores = {1: 3.0, 2: 1.0, 3: 2.0, 4: 0.5}
+    saved, ends = [], []
+
+    def better(row, best):
+        return best is None or row["s"] < best["s"]
+
+    history: list[dict] = []
+    best, stopped = run_epochs(history, 3, lambda e: {"epoch": e, "s": scores[e]}, better,
+                               lambda e, row: saved.append(e), lambda row, b: ends.append((row["epoch"], b)))
+    assert (best, stopped) == (2, False) and saved == [1, 2] and ends == [(1, 1), (2, 2), (3, 2)]
+    # resumed with a larger epoch count: continues at epoch 4 from the known best
+    best, stopped = run_epochs(history, 4, lambda e: {"epoch": e, "s": scores[e]}, better,
+                               lambda e, row: saved.append(e), lambda row, b: None, best_epoch=best)
+    assert (best, stopped, saved, len(history)) == (4, False, [1, 2, 4], 4)
+    # a budget that is spent after two epochs stops before the third, without running it
+    history = []
+    best, stopped = run_epochs(history, 4, lambda e: {"epoch": e, "s": scores[e]}, better,
+                               lambda e, row: None, lambda row, b: None,
+                               over_budget=lambda h: len(h) >= 2)
+    assert (best, stopped, [h["epoch"] for h in history]) == (2, True, [1, 2])
+
+
+def test_time_budget_is_validated():
+    check_time_budget(None)
+    check_time_budget(5)
+    for bad in (0, -1.0, float("inf"), "10", True):
+        with pytest.raises(ValueError, match="time_budget_s="):
+            check_time_budget(bad)

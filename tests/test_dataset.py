@@ -15,7 +15,19 @@ from scipy import stats
 
 import qdloc.data.dataset as dsmod
 from qdloc import BLOCK, SimParams, simulate
-from qdloc.data.dataset import DATA_FILES, DatasetError, LABEL_COLUMNS, concatenate_shards, draw_D, load_dataset, read_stack, shard_range, write_dataset, write_paper_sets
+from qdloc.data.atomic import atomic_dir, host_tag
+from qdloc.data.dataset import (
+    DATA_FILES,
+    LABEL_COLUMNS,
+    DatasetError,
+    concatenate_shards,
+    draw_D,
+    load_dataset,
+    read_stack,
+    shard_range,
+    write_dataset,
+    write_paper_sets,
+)
 from qdloc.data.presets import PAPER_PRESET
 
 P = SimParams()
@@ -152,7 +164,7 @@ def test_set_folder_has_the_usual_permissions(tmp_path, small_set):
 
 def test_stale_temporary_folder_is_not_a_set_and_is_cleaned(tmp_path):
     dead = 2**22 + 12345  # above Linux's default pid_max: no such process
-    stale = tmp_path / f".set.tmp-{dead}-{dsmod._host_tag()}-abcd1234"
+    stale = tmp_path / f".set.tmp-{dead}-{host_tag()}-abcd1234"
     stale.mkdir()
     (stale / "images.tif").write_bytes(b"II*\0partial")
     with pytest.raises(DatasetError, match="no such folder"):
@@ -377,3 +389,26 @@ def test_read_stack_accepts_2d_and_3d_and_refuses_rgb_and_4d(tmp_path, small_set
         read_stack(tmp_path / "text.tif")
     with pytest.raises(FileNotFoundError):
         read_stack(tmp_path / "nope.tif")
+
+
+def _fill_atomic(out, force, fmt, version=1, fail=False):
+    with atomic_dir(out, force, fmt, "thing") as tmp:
+        (tmp / "params.json").write_text(json.dumps({"format": fmt, "v": version}))
+        if fail:
+            raise RuntimeError("boom")
+
+
+def test_atomic_dir_installs_on_success_and_leaves_nothing_on_error(tmp_path):
+    out = tmp_path / "set"
+    with pytest.raises(RuntimeError, match="boom"):
+        _fill_atomic(out, False, "fmt-x", fail=True)
+    assert os.listdir(tmp_path) == []
+    _fill_atomic(out, False, "fmt-x")
+    assert sorted(os.listdir(tmp_path)) == ["set"] and os.listdir(out) == ["params.json"]
+    with pytest.raises(FileExistsError, match="force=True"):
+        _fill_atomic(out, False, "fmt-x")
+    with pytest.raises(FileExistsError, match="not a qdloc thing"):
+        _fill_atomic(out, True, "fmt-y")
+    _fill_atomic(out, True, "fmt-x", version=2)  # force replaces a set of the same format
+    assert json.loads((out / "params.json").read_text())["v"] == 2
+    assert sorted(os.listdir(tmp_path)) == ["set"]

@@ -12,7 +12,7 @@ of the mean over the simulated tracks, estimated from the same tracks.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ import pytest
 from scipy import stats
 
 from qdloc import SimParams
+from qdloc.sim.walk import sample_times_s
 from qdloc.transport.diffusion import (
     ESTIMATE_COLUMNS,
     blur_coefficient,
@@ -30,7 +31,6 @@ from qdloc.transport.diffusion import (
     msd_covariance,
     scanner_blur_coefficient,
 )
-from qdloc.sim.walk import sample_times_s
 
 D_TRUE = 1.0  # µm²/s, the paper's middle test set
 DT = SimParams().frame_time_s  # 27.6 ms, the scanner's frame period
@@ -185,7 +185,7 @@ def test_msd_covariance_matches_monte_carlo(gap):
 # --------------------------------------------------------------------------
 # unbiased estimators, honest uncertainties
 # --------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _fits(n_sub: int, x_reduced: float, method: str):
     sigma = math.sqrt(x_reduced * D_TRUE * DT)
     seed = 1000 + 10 * n_sub + int(10 * x_reduced)

@@ -18,6 +18,7 @@ from torchvision.models.detection.roi_heads import heatmaps_to_keypoints, keypoi
 
 from qdloc import SimParams, simulate  # noqa: E402
 from qdloc.data.dataset import write_dataset  # noqa: E402
+from qdloc.localise.checkpoints import ModelFileError, save_model_file  # noqa: E402
 from qdloc.localise.frcnn import (  # noqa: E402
     LOSS_KEYS,
     FRCNNConfig,
@@ -32,7 +33,6 @@ from qdloc.localise.frcnn import (  # noqa: E402
     train_frcnn,
     tv_to_px,
 )
-from qdloc.localise.checkpoints import ModelFileError, save_model_file  # noqa: E402
 
 P = SimParams()
 SHAPE = (P.height_px, P.width_px)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qdloc.eval.checks import finite_1d
 from qdloc.eval.metrics import (
     PAPER_EPS_NM,
     auc_pr,
@@ -557,3 +558,13 @@ def test_f1_integral_rejects_bad_predictions():
 
 def test_paper_eps():
     assert PAPER_EPS_NM == (70.0, 140.0, 210.0)
+
+
+def test_finite_1d_names_the_first_bad_element_and_counts_them():
+    assert finite_1d("x", [1, 2.5]).dtype == np.float64
+    with pytest.raises(ValueError, match=r"x\[1\]=nan is not allowed \(2 non-finite value\(s\) in all\)"):
+        finite_1d("x", [0.0, np.nan, np.inf])
+    with pytest.raises(ValueError, match=r"x has shape \(1, 2\)"):
+        finite_1d("x", [[1, 2]])
+    with pytest.raises(ValueError, match=r"x='abc' is not allowed"):
+        finite_1d("x", "abc")

@@ -70,7 +70,9 @@ def test_movie_sample_times_are_exact():
     T = 3
     dt = movie_sample_intervals_s(p, T)
     t = np.concatenate([[0.0], np.cumsum(dt)])
-    expected = (frame_start_times_s(p, T)[:, None] + pixel_start_times_s(p).reshape(1, -1)).reshape(-1)
+    expected = (frame_start_times_s(p, T)[:, None] + pixel_start_times_s(p).reshape(1, -1)).reshape(
+        -1
+    )
     assert np.array_equal(t, expected)
     assert p.frame_period_s == p.frame_time_s + p.frame_pause_s
     n_px = p.n_pixels
@@ -125,7 +127,9 @@ def test_frame_k_has_the_single_frame_statistics():
     r = ((mv.images[:, 3].astype(float) - lam) / np.sqrt(lam)).reshape(-1)
     se_mean, se_var = 1 / np.sqrt(r.size), np.sqrt(2.0 / r.size)
     assert abs(r.mean()) < 4 * se_mean
-    assert abs(r.var() - 1) < 6 * se_var  # the Poisson kurtosis widens the variance's error a little
+    assert (
+        abs(r.var() - 1) < 6 * se_var
+    )  # the Poisson kurtosis widens the variance's error a little
 
 
 def test_frame_zero_matches_single_frame_simulator():
@@ -135,7 +139,11 @@ def test_frame_zero_matches_single_frame_simulator():
     for name, a, b in (
         ("centroid x", mv.centroids[:, 0, 0], single.centroids[:, 0]),
         ("centroid y", mv.centroids[:, 0, 1], single.centroids[:, 1]),
-        ("image sum", mv.images[:, 0].sum(axis=(1, 2)).astype(float), single.images.sum(axis=(1, 2)).astype(float)),
+        (
+            "image sum",
+            mv.images[:, 0].sum(axis=(1, 2)).astype(float),
+            single.images.sum(axis=(1, 2)).astype(float),
+        ),
     ):
         se = np.sqrt(a.var() / n + b.var() / n)
         assert abs(a.mean() - b.mean()) < 4 * se, name
@@ -146,7 +154,12 @@ def test_frame_zero_matches_single_frame_simulator():
 def test_dot_may_leave_the_field_of_view():
     mv = simulate_movie(20, 40, P, seed=4, D=3.0, photons=False)
     c = mv.centroids
-    inside = (c[..., 0] >= -0.5) & (c[..., 0] <= P.width_px - 0.5) & (c[..., 1] >= -0.5) & (c[..., 1] <= P.height_px - 0.5)
+    inside = (
+        (c[..., 0] >= -0.5)
+        & (c[..., 0] <= P.width_px - 0.5)
+        & (c[..., 1] >= -0.5)
+        & (c[..., 1] <= P.height_px - 0.5)
+    )
     np.testing.assert_array_equal(mv.in_view, inside)
     first = mv.trajectories[:, 0, 0, :2] / P.pixel_size_um  # every walk starts inside the start box
     m = P.start_margin_px
@@ -191,7 +204,12 @@ def test_pmt_images_keep_the_photon_counts_and_chunking():
     rel = abs(a.images.mean() - plain.images.mean()) / plain.images.mean()
     assert rel < 0.01
     # chunking contract holds for the gains too
-    b = np.concatenate([simulate(100, p, seed=2, D=1.0, start=0).images, simulate(500, p, seed=2, D=1.0, start=100).images])
+    b = np.concatenate(
+        [
+            simulate(100, p, seed=2, D=1.0, start=0).images,
+            simulate(500, p, seed=2, D=1.0, start=100).images,
+        ]
+    )
     np.testing.assert_array_equal(a.images, b)
     # residual variance over Eq. 1 is F·λ
     lam = expected_counts(a.trajectories, P)
@@ -242,13 +260,19 @@ def test_bidirectional_changes_the_image_of_a_moving_dot_only():
 # Parameters
 # --------------------------------------------------------------------------
 def test_new_fields_validate_and_round_trip():
-    with pytest.raises(ValueError, match=r"bidirectional='yes' is not allowed: expected True or False"):
+    with pytest.raises(
+        ValueError, match=r"bidirectional='yes' is not allowed: expected True or False"
+    ):
         SimParams(bidirectional="yes")
     with pytest.raises(ValueError, match=r"frame_pause_s=-1.0 is not allowed"):
         SimParams(frame_pause_s=-1.0)
     p = SimParams(bidirectional=True, pmt_excess_noise=1.3, frame_pause_s=0.01)
     assert SimParams.from_json(p.to_json()) == p
-    old = {k: v for k, v in P.to_dict().items() if k not in ("bidirectional", "pmt_excess_noise", "frame_pause_s")}
+    old = {
+        k: v
+        for k, v in P.to_dict().items()
+        if k not in ("bidirectional", "pmt_excess_noise", "frame_pause_s")
+    }
     assert SimParams.normalize_dict(old) == P.to_dict()
 
 
@@ -266,7 +290,9 @@ def test_movie_set_round_trip_and_rerun_is_byte_identical(tmp_path):
     ref = simulate_movie(3, 4, p, seed=8, D=1.25)
     np.testing.assert_array_equal(ms.images, ref.images)
     np.testing.assert_array_equal(ms.trajectories, ref.trajectories)
-    np.testing.assert_allclose(ms.labels[["x_px", "y_px"]].to_numpy(), ref.centroids.reshape(-1, 2), rtol=1e-9)
+    np.testing.assert_allclose(
+        ms.labels[["x_px", "y_px"]].to_numpy(), ref.centroids.reshape(-1, 2), rtol=1e-9
+    )
     assert ms.frame_interval_s == pytest.approx(p.frame_period_s)
     assert list(ms.truth(1)["frame"]) == [0, 1, 2, 3]
     with tifffile.TiffFile(out / "movies" / "movie_00001.tif") as tif:

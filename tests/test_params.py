@@ -3,9 +3,11 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from qdloc import SimParams
+from qdloc.sim.params import check_int
 
 
 def test_defaults_are_the_papers():
@@ -91,4 +93,18 @@ def test_derived_quantities():
     p = SimParams()
     assert math.isclose(p.line_period_s, 25 * 2e-6 + 1.1e-3, rel_tol=1e-15)
     assert math.isclose(p.frame_time_s, 24 * 1.15e-3, rel_tol=1e-14)
-    assert math.isclose(p.peak_signal, p.n_qd / ((2 * math.pi) ** 1.5 * 0.21**2 * 1.36), rel_tol=1e-14)
+    assert math.isclose(
+        p.peak_signal, p.n_qd / ((2 * math.pi) ** 1.5 * 0.21**2 * 1.36), rel_tol=1e-14
+    )
+
+
+def test_check_int_accepts_integers_only():
+    assert check_int("n", np.int64(3), 1) == 3
+    assert type(check_int("n", np.int64(3), 1)) is int
+    assert check_int("n", 0) == 0
+    for bad in (True, 2.0, -1, "3"):
+        msg = rf"n={bad!r} is not allowed: expected an integer >= 0"
+        with pytest.raises(ValueError, match=msg):
+            check_int("n", bad)
+    with pytest.raises(ValueError, match=r"k=0 is not allowed: expected an integer >= 1"):
+        check_int("k", 0, 1)

@@ -1,4 +1,8 @@
-"""Smoke tests of the book's figures (Agg backend): the right axes, artists and positions."""
+"""Smoke tests of chapters 01-03's figures (Agg backend): the right axes, artists and positions.
+
+The figures live in qdloc.plots.scanner (01), walks (02) and photons (03), the style in
+qdloc.plots.style.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from matplotlib.animation import FuncAnimation  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from qdloc import SimParams, simulate  # noqa: E402
-from qdloc.plots import simulator as plots  # noqa: E402
+from qdloc.plots import photons, scanner, style, walks  # noqa: E402
 from qdloc.sim.psf import expected_counts  # noqa: E402
 from qdloc.sim.walk import centroid_px  # noqa: E402
 
@@ -37,14 +41,14 @@ def _line(ax, label):
 
 
 def test_pixel_extent_puts_pixel_centres_at_integers():
-    left, right, bottom, top = plots.pixel_extent(PAPER)
+    left, right, bottom, top = style.pixel_extent(PAPER)
     assert (left, right, bottom, top) == (-0.5, 24.5, 23.5, -0.5)
     # 25 columns of width 1 between left and right
     assert (right - left) / PAPER.width_px == 1.0
 
 
 def test_beam_path_has_one_dwell_per_line_and_dashed_retraces():
-    ax = plots.plot_beam_path(SMALL)
+    ax = scanner.plot_beam_path(SMALL)
     cols = {c.get_label(): c for c in ax.collections if isinstance(c, LineCollection)}
     dwell, retrace = cols["dwell"], cols["retrace"]
     assert len(dwell.get_segments()) == SMALL.height_px
@@ -63,7 +67,7 @@ def test_beam_path_has_one_dwell_per_line_and_dashed_retraces():
 
 
 def test_timing_diagram_axes_and_zoom_window():
-    fig, axes = plots.plot_timing(PAPER, n_lines=2, line=0, n_zoom_px=4)
+    fig, axes = scanner.plot_timing(PAPER, n_lines=2, line=0, n_zoom_px=4)
     assert len(axes) == 3
     assert len(fig.axes) == 3
     top, left, right = axes
@@ -82,13 +86,13 @@ def test_timing_diagram_axes_and_zoom_window():
     np.testing.assert_allclose(samples.get_xdata(), 1150.0 + 2.0 * np.arange(4))
     np.testing.assert_allclose(samples.get_ydata(), 0.07 * np.arange(4))
     with pytest.raises(ValueError, match="line=23"):
-        plots.plot_timing(PAPER, line=23)
+        scanner.plot_timing(PAPER, line=23)
 
 
 def test_trajectory_clocks_zoom_marks_the_slow_jump():
     sim = simulate(1, SMALL, seed=3, D=1.0, photons=False)
     traj = sim.trajectories[0]
-    fig, (ax_t, ax_k) = plots.plot_trajectory_clocks(traj, SMALL, D=1.0, line=2)
+    fig, (ax_t, ax_k) = walks.plot_trajectory_clocks(traj, SMALL, D=1.0, line=2)
     assert len(fig.axes) == 2
     assert [ln.get_label() for ln in ax_t.get_lines()] == ["x", "y", "z"]
     W = SMALL.width_px
@@ -98,12 +102,12 @@ def test_trajectory_clocks_zoom_marks_the_slow_jump():
     fast = _line(ax_k, "fast clock (dwell)")
     assert len(fast.get_xdata()) == 2 * W
     with pytest.raises(ValueError, match="shape"):
-        plots.plot_trajectory_clocks(traj[:-1], SMALL)
+        walks.plot_trajectory_clocks(traj[:-1], SMALL)
 
 
 def test_msd_plot_is_log_log_with_reference():
     sim = simulate(50, SMALL, seed=1, D=2.0, photons=False)
-    ax = plots.plot_msd(sim.trajectories, SMALL, D=2.0)
+    ax = walks.plot_msd(sim.trajectories, SMALL, D=2.0)
     assert ax.get_xscale() == "log"
     assert ax.get_yscale() == "log"
     labels = [ln.get_label() for ln in ax.get_lines()]
@@ -115,7 +119,7 @@ def test_msd_plot_is_log_log_with_reference():
 
 def test_msd_plot_of_a_static_dot_does_not_warn():
     sim = simulate(5, SMALL, seed=1, D=0.0, photons=False)
-    ax = plots.plot_msd(sim.trajectories, SMALL, D=0.0)
+    ax = walks.plot_msd(sim.trajectories, SMALL, D=0.0)
     ax.figure.canvas.draw()  # warnings are errors under pytest
     assert ax.get_yscale() == "linear"
     assert [ln.get_label() for ln in ax.get_lines()] == ["x", "y", "z"]
@@ -123,7 +127,7 @@ def test_msd_plot_of_a_static_dot_does_not_warn():
 
 def test_psf_slices_follow_eq1():
     p = PAPER
-    s = plots.psf_slices(p, n=41)
+    s = photons.psf_slices(p, n=41)
     assert s["xy"].shape == (41, 41)
     assert s["xz"].shape == (41, 41)
     # peak of Eq. 1 at the dot: N_qd / ((2π)^1.5 σxy² σz) + N_bkg
@@ -143,7 +147,7 @@ def test_psf_slices_follow_eq1():
         rtol=1e-9,
         atol=1e-12,
     )
-    fig, axes = plots.plot_psf_slices(p, n=41)
+    fig, axes = photons.plot_psf_slices(p, n=41)
     assert axes.shape == (2, 2)
     assert len(axes[1, 0].images) == 1
     assert len(axes[1, 1].images) == 1
@@ -154,7 +158,7 @@ def test_psf_slices_follow_eq1():
 def test_expected_vs_counts_share_one_colour_scale():
     sim = simulate(1, SMALL, seed=2, D=1.0)
     exp = expected_counts(sim.trajectories, SMALL)[0]
-    fig, (ax_e, ax_c) = plots.plot_expected_vs_counts(
+    fig, (ax_e, ax_c) = photons.plot_expected_vs_counts(
         exp, sim.images[0], SMALL, traj_um=sim.trajectories[0]
     )
     ce, cc = ax_e.images[0].get_clim(), ax_c.images[0].get_clim()
@@ -167,14 +171,14 @@ def test_expected_vs_counts_share_one_colour_scale():
 def test_image_trajectory_markers_at_first_and_last_sample_in_px():
     sim = simulate(1, SMALL, seed=5, D=1.5)
     traj = sim.trajectories[0]
-    ax = plots.plot_image_trajectory(sim.images[0], traj, SMALL)
+    ax = photons.plot_image_trajectory(sim.images[0], traj, SMALL)
     a = SMALL.pixel_size_um
     start, end, cen = _line(ax, "start"), _line(ax, "end"), _line(ax, "centroid")
     np.testing.assert_allclose([start.get_xdata()[0], start.get_ydata()[0]], traj[0, :2] / a)
     np.testing.assert_allclose([end.get_xdata()[0], end.get_ydata()[0]], traj[-1, :2] / a)
     np.testing.assert_allclose([cen.get_xdata()[0], cen.get_ydata()[0]], centroid_px(traj, SMALL))
-    assert start.get_markeredgecolor() == plots.START_COLOUR
-    assert end.get_markeredgecolor() == plots.END_COLOUR
+    assert start.get_markeredgecolor() == style.START_COLOUR
+    assert end.get_markeredgecolor() == style.END_COLOUR
     # pixel centres at integers: extent from -0.5 to W-0.5, row 0 at the top
     assert ax.images[0].get_extent() == [-0.5, SMALL.width_px - 0.5, SMALL.height_px - 0.5, -0.5]
     assert ax.get_ylim()[0] > ax.get_ylim()[1]
@@ -183,7 +187,7 @@ def test_image_trajectory_markers_at_first_and_last_sample_in_px():
 def test_figure1_has_four_image_axes_and_markers():
     Ds = [0.0, 0.75, 1.0, 1.75]
     sim = simulate(4, PAPER, seed=0, D=Ds)
-    fig, axes = plots.plot_figure1(sim)
+    fig, axes = photons.plot_figure1(sim)
     assert len(axes) == 4
     assert sum(1 for ax in fig.axes if ax.images) == 4
     a = PAPER.pixel_size_um
@@ -204,7 +208,7 @@ def test_figure1_has_four_image_axes_and_markers():
 @pytest.mark.parametrize("lines_per_frame", [1, 2, 3])
 def test_scan_animation_frames_and_size(lines_per_frame):
     sim = simulate(2, SMALL, seed=4, D=1.0)
-    anim = plots.scan_animation(sim, index=1, lines_per_frame=lines_per_frame, dpi=40)
+    anim = scanner.scan_animation(sim, index=1, lines_per_frame=lines_per_frame, dpi=40)
     assert isinstance(anim, FuncAnimation)
     n_frames = math.ceil(SMALL.height_px / lines_per_frame)
     assert len(list(anim.new_frame_seq())) == n_frames
@@ -225,7 +229,7 @@ def test_scan_animation_frames_and_size(lines_per_frame):
 
 def test_scan_animation_paper_size_fits_in_the_book():
     sim = simulate(1, PAPER, seed=0, D=1.0)
-    anim = plots.scan_animation(sim, lines_per_frame=2)
+    anim = scanner.scan_animation(sim, lines_per_frame=2)
     html = anim.to_jshtml()
     assert html.count("data:image/png;base64") == 12
     assert len(html) < 1.5e6
@@ -234,16 +238,16 @@ def test_scan_animation_paper_size_fits_in_the_book():
 def test_scan_animation_bare_trajectory_needs_params():
     sim = simulate(1, SMALL, seed=0, D=1.0, photons=False)
     with pytest.raises(ValueError, match="params"):
-        plots.scan_animation(sim.trajectories[0])
+        scanner.scan_animation(sim.trajectories[0])
     with pytest.raises(ValueError, match="lines_per_frame"):
-        plots.scan_animation(sim.trajectories[0], SMALL, lines_per_frame=0)
-    anim = plots.scan_animation(sim.trajectories[0], SMALL, lines_per_frame=5, dpi=30)
+        scanner.scan_animation(sim.trajectories[0], SMALL, lines_per_frame=0)
+    anim = scanner.scan_animation(sim.trajectories[0], SMALL, lines_per_frame=5, dpi=30)
     assert anim.to_jshtml().count("data:image/png;base64") == 2
 
 
 def test_explorer_redraws_on_each_slider():
     pytest.importorskip("ipywidgets")
-    box = plots.explorer(SMALL, D=0.5, seed=1)
+    box = photons.explorer(SMALL, D=0.5, seed=1)
     assert set(box.sliders) == {"D", "n_qd", "seed"}
     assert box.sliders["D"].value == 0.5
     assert box.sliders["seed"].value == 1

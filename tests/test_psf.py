@@ -71,7 +71,9 @@ def test_poisson_inverse_matches_poisson(lam):
     lo, hi = stats.poisson.ppf([1e-4, 1 - 1e-4], lam)
     edges = np.arange(lo, hi + 2) - 0.5
     obs, _ = np.histogram(k, bins=edges)
-    p = np.diff(np.r_[stats.poisson.cdf(lo - 1, lam), stats.poisson.cdf(np.arange(lo, hi + 1), lam)])
+    p = np.diff(
+        np.r_[stats.poisson.cdf(lo - 1, lam), stats.poisson.cdf(np.arange(lo, hi + 1), lam)]
+    )
     keep = p * n >= 20
     if keep.sum() >= 2:
         chi2 = np.sum((obs[keep] - n * p[keep]) ** 2 / (n * p[keep]))

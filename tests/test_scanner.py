@@ -3,12 +3,21 @@
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 from qdloc import SimParams
-from qdloc.sim.scanner import beam_path_um, beam_positions_um, pixel_start_times_s, sample_intervals_s
+from qdloc.sim.scanner import (
+    beam_path_um,
+    beam_positions_um,
+    beam_state_at,
+    pixel_start_times_s,
+    sample_intervals_s,
+)
 
 # Binary fractions: every time below is exactly representable, so equality is exact.
-EXACT = SimParams(dwell_s=2.0**-19, retrace_s=2.0**-10, height_px=5, width_px=7, start_margin_px=1.0)
+EXACT = SimParams(
+    dwell_s=2.0**-19, retrace_s=2.0**-10, height_px=5, width_px=7, start_margin_px=1.0
+)
 
 
 def test_start_times_exact_binary():
@@ -16,7 +25,9 @@ def test_start_times_exact_binary():
     H, W = 5, 7
     for i in range(H):
         for j in range(W):
-            want = Fraction(i) * (W * Fraction(2) ** -19 + Fraction(2) ** -10) + j * Fraction(2) ** -19
+            want = (
+                Fraction(i) * (W * Fraction(2) ** -19 + Fraction(2) ** -10) + j * Fraction(2) ** -19
+            )
             assert Fraction(float(t[i, j])) == want
 
 
@@ -59,3 +70,18 @@ def test_beam_path_recording_flags():
     # photons are recorded on H line segments only
     assert int(rec.sum()) == 2 * EXACT.height_px
     assert np.all(y[rec][::2] == np.arange(5) * EXACT.pixel_size_um)
+
+
+def test_beam_state_at_recording_and_retracing():
+    p = SimParams()
+    # 10 ms: line 8 (8 x 1.15 ms = 9.2 ms), 0.8 ms after its start, long after its 50 µs of dwells
+    s = beam_state_at(p, 10e-3)
+    assert (s["line"], s["retracing"], s["n_recording"]) == (8, True, 0)
+    assert s["into_line_s"] == pytest.approx(0.8e-3, rel=1e-9)
+    # 3 µs into line 1: the dwell of pixel (1, 1)
+    s = beam_state_at(p, 1.15e-3 + 3e-6)
+    assert (s["line"], s["retracing"], s["n_recording"]) == (1, False, 1)
+    with pytest.raises(ValueError, match=r"t_s=0\.0276 is not allowed"):
+        beam_state_at(p, p.frame_time_s)
+    with pytest.raises(ValueError, match=r"t_s=-1\.0 is not allowed"):
+        beam_state_at(p, -1.0)

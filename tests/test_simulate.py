@@ -34,7 +34,9 @@ def test_any_chunk_size_gives_identical_arrays(chunk):
     whole = simulate(n, P, seed=4, D=1.3, start=5)
     parts = list(iter_simulate(n, P, seed=4, D=1.3, chunk=chunk, start=5, threads=1))
     for f in ("images", "trajectories", "centroids", "D", "index"):
-        np.testing.assert_array_equal(np.concatenate([getattr(x, f) for x in parts]), getattr(whole, f))
+        np.testing.assert_array_equal(
+            np.concatenate([getattr(x, f) for x in parts]), getattr(whole, f)
+        )
 
 
 def test_image_k_depends_only_on_seed_and_k():
@@ -63,7 +65,10 @@ def test_per_image_D_is_used():
         ({"D": -1.0}, r"D\[0\]=-1\.0 is not allowed: expected a finite number >= 0"),
         ({"D": math.nan}, r"D\[0\]=nan is not allowed"),
         ({"D": math.inf}, r"D\[0\]=inf is not allowed"),
-        ({"D": [1.0, 2.0]}, r"D has shape \(2,\); expected one value or one per image, shape \(3,\)"),
+        (
+            {"D": [1.0, 2.0]},
+            r"D has shape \(2,\); expected one value or one per image, shape \(3,\)",
+        ),
         ({"seed": -1}, r"seed=-1 is not allowed"),
         ({"seed": 1.5}, r"seed=1\.5 is not allowed"),
         ({"start": -2}, r"start=-2 is not allowed"),

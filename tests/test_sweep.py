@@ -26,6 +26,8 @@ import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from qdloc import SimParams  # noqa: E402
+from qdloc.cli import build_parser  # noqa: E402
+from qdloc.cli import sweep as cs  # noqa: E402
 from qdloc.plots import sweep as ps  # noqa: E402
 from qdloc.study import sweep as sw  # noqa: E402
 from qdloc.study import sweep_point as sp  # noqa: E402
@@ -79,8 +81,9 @@ def toy(tmp_path):
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qdloc.study.sweep", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout)
+    """``python -m qdloc sweep ARGS`` in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "qdloc", "sweep", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=timeout)
 
 
 # --------------------------------------------------------------------------
@@ -159,6 +162,29 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, toy):
     r = _cli("--notebook", str(no_results), "--grid", "x=1", "--out", str(tmp_path / "s"))
     assert r.returncode == 2 and "results_dir" in r.stderr
     assert not (tmp_path / "s" / "runs").exists()  # nothing ran
+
+
+def _sweep_args(*args: str):
+    """The parsed options of ``qdloc sweep ARGS``."""
+    return build_parser().parse_args(["sweep", *args])
+
+
+def test_command_line_overrides_the_preset_part_by_part():
+    kw = cs.sweep_kwargs(_sweep_args("--preset", "default", "--grid", "D=0,1.5", "--param",
+                                     "n_images=20", "--out", "x"))
+    default = sw.preset("default")
+    assert kw["notebook"] == default["notebook"]
+    assert kw["grid"] == {"D": [0, 1.5], "n_qd": default["grid"]["n_qd"]}
+    assert kw["base_parameters"] == {"n_images": 20, "seed": 30}
+    # a preset's fixed parameter given as a grid is swept; values are Python or JSON literals
+    kw = cs.sweep_kwargs(_sweep_args("--preset", "default", "--grid", "seed=1,2", "--param",
+                                     "tag='a b'", "--param", "flag=true", "--out", "x"))
+    assert kw["grid"]["seed"] == [1, 2] and "seed" not in kw["base_parameters"]
+    assert kw["base_parameters"]["tag"] == "a b" and kw["base_parameters"]["flag"] is True
+    with pytest.raises(sw.SweepError, match="--notebook"):
+        cs.sweep_kwargs(_sweep_args("--grid", "x=1", "--out", "x"))
+    with pytest.raises(sw.SweepError, match="no values"):
+        cs.sweep_kwargs(_sweep_args("--notebook", "n.ipynb", "--grid", "x=,", "--out", "x"))
 
 
 def test_bootstrap_auc_spread_matches_binomial():
@@ -290,7 +316,7 @@ def test_a_kernel_that_dies_is_given_a_second_run(tmp_path, toy):
 def test_interrupted_point_leaves_no_partial_file(tmp_path, toy, sig):
     out = tmp_path / "sweep"
     log = tmp_path / "runs.log"
-    proc = subprocess.Popen([sys.executable, "-m", "qdloc.study.sweep", "--notebook", str(toy), "--grid", "x=1",
+    proc = subprocess.Popen([sys.executable, "-m", "qdloc", "sweep", "--notebook", str(toy), "--grid", "x=1",
                              "--param", "delay=60", "--param", f"log_file={log}", "--out", str(out)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

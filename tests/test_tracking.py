@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from qdloc import SimParams
-from qdloc.localise.trackpy import TrackpyParams
 from qdloc.localise.registry import shipped_model
+from qdloc.localise.trackpy import QuietTrackpy, TrackpyParams
 from qdloc.sim.psf import expected_counts_static
-from qdloc.transport.linking import DEFAULT_SEARCH_RANGE_PX, link_tracks, localise_movie, track_movie
+from qdloc.transport.linking import (
+    DEFAULT_SEARCH_RANGE_PX,
+    link_tracks,
+    localise_movie,
+    track_movie,
+)
 
 BRIGHT = SimParams(n_qd=200.0)  # ~12,000 signal photons per frame: a clean movie
 
@@ -119,6 +125,7 @@ def test_memory_bridges_a_missed_frame():
 
 
 def test_link_is_quiet_and_restores_trackpy_logging(capsys):
+    pytest.importorskip("trackpy")  # importing TrackPy sets its logger's level: do it first
     logger = logging.getLogger("trackpy")
     before = logger.level
     locs = pd.DataFrame({"frame": [0, 1, 2], "x": [1.0, 2.0, 3.0], "y": [1.0, 1.0, 1.0]})
@@ -160,3 +167,18 @@ def test_bad_inputs_raise_value_error_naming_the_value(call, match):
     stack = np.zeros((2, 24, 25), dtype=np.uint16)
     with pytest.raises(ValueError, match=match):
         call(stack)
+
+
+def test_quiet_trackpy_silences_only_trackpy_s_expected_warnings():
+    """TrackPy's logger and known messages are silenced inside the block; other warnings pass."""
+    logger = logging.getLogger("trackpy")
+    level = logger.level
+    with QuietTrackpy():
+        assert logger.level > logging.ERROR
+        warnings.warn("All local maxima were in the margins.", UserWarning, stacklevel=1)
+        warnings.warn("Image is completely black.", UserWarning, stacklevel=1)
+        with pytest.warns(UserWarning, match="something else"):
+            warnings.warn("something else", UserWarning, stacklevel=1)
+    assert logger.level == level
+    with pytest.warns(UserWarning, match="Image is completely black"):
+        warnings.warn("Image is completely black.", UserWarning, stacklevel=1)

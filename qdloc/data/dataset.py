@@ -72,29 +72,25 @@ set (0-based ``i``), with their global indices, and
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import itertools
 import json
 import logging
 import math
 import os
-import re
-import secrets
-import shutil
-import socket
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import tifffile
 
+from qdloc import __version__
+from qdloc.data.atomic import PARAMS, atomic_dir, check_target
 from qdloc.data.presets import PAPER_PRESET, SetSpec
 from qdloc.sim.params import SimParams
 from qdloc.sim.simulate import BLOCK, simulate
@@ -128,7 +124,6 @@ FORMAT_VERSION = 1
 IMAGES = "images.tif"
 LABELS = "labels.csv"
 TRAJECTORIES = "trajectories.npy"
-PARAMS = "params.json"
 #: The data files of a set, whose size and sha256 ``params.json`` records.
 DATA_FILES: tuple[str, ...] = (IMAGES, LABELS, TRAJECTORIES)
 
@@ -398,8 +393,6 @@ def _json_text(obj: Any) -> str:
 
 
 def _version() -> str:
-    from qdloc import __version__
-
     return __version__
 
 
@@ -446,103 +439,6 @@ _SPEC_KEYS = (
 )
 
 
-# --------------------------------------------------------------------------
-# Atomic folders
-# --------------------------------------------------------------------------
-def _host_tag() -> str:
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
-
-
-_TEMP_RE = re.compile(r"\.(?:tmp|old)-(\d+)-([0-9a-f]{8})-")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. PermissionError: it exists
-        return True
-    return True
-
-
-def _clean_stale(out: Path) -> None:
-    """Remove temporary folders of ``out`` left by processes of this host that no longer run."""
-    if os.name != "posix":  # os.kill(pid, 0) would not be a harmless probe
-        return
-    host = _host_tag()
-    for p in out.parent.glob(f".{glob.escape(out.name)}.*-*-*-*"):
-        m = _TEMP_RE.match(p.name[len(out.name) + 1 :])
-        if (
-            m
-            and m.group(2) == host
-            and int(m.group(1)) != os.getpid()
-            and not _pid_alive(int(m.group(1)))
-        ):
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _is_dataset_dir(path: Path) -> bool:
-    try:
-        return json.loads((path / PARAMS).read_text()).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _check_target(out: Path, force: bool) -> None:
-    """Raise if ``out`` may not be (re)placed by a new set."""
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise FileExistsError(f"{out} exists and is not a folder; refusing to replace it")
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
-            raise FileExistsError(f"{out} already exists; use force=True (--force) to replace it")
-        if not _is_dataset_dir(out):
-            raise FileExistsError(
-                f"{out} exists and is not a qdloc dataset (no params.json of format {FORMAT!r}); "
-                "refusing to replace it, even with force"
-            )
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _temp_dir(out: Path, kind: str) -> Path:
-    """A new hidden sibling ``.NAME.KIND-PID-HOST-XXXXXXXX`` of ``out``.
-
-    Made with ``os.mkdir`` (mode 0o777 less the umask), not ``tempfile.mkdtemp``
-    (mode 0o700), so that the finished set has the usual permissions.
-    """
-    while True:
-        tag = secrets.token_hex(4)
-        path = out.parent / f".{out.name}.{kind}-{os.getpid()}-{_host_tag()}-{tag}"
-        try:
-            path.mkdir()
-        except FileExistsError:  # pragma: no cover - 1 in 4 billion
-            continue
-        return path
-
-
-def _install(tmp: Path, out: Path, force: bool) -> None:
-    _check_target(out, force)
-    if out.is_dir() and any(out.iterdir()):
-        old = _temp_dir(out, "old")
-        os.replace(out, old / "set")
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        if out.is_dir():
-            out.rmdir()
-        os.rename(tmp, out)
-    _fsync_dir(out.parent)
-
-
 def _progress(total: int, desc: str, progress: bool):
     from tqdm import tqdm
 
@@ -581,11 +477,7 @@ def _write_set(
 ) -> Path:
     """Write a set atomically from chunks ``(images, trajectories, labels CSV rows)``."""
     n = meta["n"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _check_target(out, force)
-    _clean_stale(out)
-    tmp = _temp_dir(out, "tmp")
-    try:
+    with atomic_dir(out, force, FORMAT, "dataset") as tmp:
         # np.save's header (via open_memmap, which also sizes the file), then the data
         # written sequentially: faster than filling the memory map page by page.
         traj_mm = np.lib.format.open_memmap(
@@ -628,11 +520,6 @@ def _write_set(
             f.write(_json_text(meta))
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(tmp)
-        _install(tmp, out, force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -705,7 +592,7 @@ def write_dataset(
     chunk = _check_int("chunk", chunk, 1)
     spec = normalize_D(D, params)
     start, stop = shard_range(n, shard)
-    _check_target(out, force)
+    check_target(out, force, FORMAT, "dataset")
     meta = _meta(n, params, seed, spec, shard, start, stop)
 
     def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, str]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,11 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from qdloc.data.atomic import atomic_dir
 from qdloc.data.dataset import (
     PARAMS,
     DatasetError,
-    _clean_stale,
-    _fsync_dir,
     _json_text,
-    _temp_dir,
     _version,
     draw_D,
     image_dtype,
@@ -92,40 +89,6 @@ def movie_labels(mv: Movie) -> pd.DataFrame:
     )
 
 
-def _is_movie_set(path: Path) -> bool:
-    try:
-        return json.loads((path / PARAMS).read_text()).get("format") == MOVIE_FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _check_target(out: Path, force: bool) -> None:
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise FileExistsError(f"{out} exists and is not a folder; refusing to replace it")
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
-            raise FileExistsError(f"{out} already exists; use force=True (--force) to replace it")
-        if not _is_movie_set(out):
-            raise FileExistsError(
-                f"{out} exists and is not a qdloc movie set (no params.json of format "
-                f"{MOVIE_FORMAT!r}); refusing to replace it, even with force"
-            )
-
-
-def _install(tmp: Path, out: Path, force: bool) -> None:
-    _check_target(out, force)
-    if out.is_dir() and any(out.iterdir()):
-        old = _temp_dir(out, "old")
-        os.replace(out, old / "set")
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        if out.is_dir():
-            out.rmdir()
-        os.rename(tmp, out)
-    _fsync_dir(out.parent)
-
-
 def write_movies(
     out: str | Path,
     n: int,
@@ -164,11 +127,7 @@ def write_movies(
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
             raise ValueError(f"{name}={v!r} is not allowed: expected an integer >= {low}")
     spec = normalize_D(D, params)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _check_target(out, force)
-    _clean_stale(out)
-    tmp = _temp_dir(out, "tmp")
-    try:
+    with atomic_dir(out, force, MOVIE_FORMAT, "movie set") as tmp:
         (tmp / MOVIES).mkdir()
         n_px = params.n_pixels
         traj_mm = np.lib.format.open_memmap(
@@ -217,11 +176,6 @@ def write_movies(
             "files": files,
         }
         (tmp / PARAMS).write_text(_json_text(meta))
-        _fsync_dir(tmp)
-        _install(tmp, out, force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -44,6 +44,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from qdloc.eval.checks import finite_1d
+from qdloc.eval.checks import preview as _preview
+
 __all__ = [
     "PAPER_EPS_NM",
     "MatchResult",
@@ -142,48 +145,26 @@ class PRCurve(NamedTuple):
 # --------------------------------------------------------------------------
 # Validation helpers
 # --------------------------------------------------------------------------
-def _preview(value: Any) -> str:
-    """Short ``repr`` of a value for error messages (numpy scalars as Python ones)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _as_finite_float(name: str, value: Any, expected: str, bool_note: str = "") -> float:
+    """``float(value)``, refusing bools (the message then ends with ``bool_note``) and NaN/inf."""
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}={_preview(value)}: expected {expected}{bool_note}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={_preview(value)}: expected {expected}") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{name}={_preview(value)}: expected {expected}")
+    return out
 
 
 def _check_scalar(name: str, value: Any, *, positive: bool) -> float:
     """Return ``value`` as a finite float that is ``> 0`` or ``>= 0``."""
     expected = "a finite number > 0" if positive else "a finite number >= 0"
-    if isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name}={_preview(value)}: expected {expected}, not a bool")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={_preview(value)}: expected {expected}") from None
-    if not math.isfinite(out) or (out <= 0.0 if positive else out < 0.0):
+    out = _as_finite_float(name, value, expected, ", not a bool")
+    if out <= 0.0 if positive else out < 0.0:
         raise ValueError(f"{name}={_preview(value)}: expected {expected}")
     return out
-
-
-def _check_float_1d(name: str, value: Any) -> np.ndarray:
-    """Return ``value`` as a 1-D float64 array of finite numbers."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name}={_preview(value)}: expected a 1-D array of finite numbers"
-        ) from None
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} has shape {arr.shape}: expected a 1-D array of finite numbers"
-        )
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"{name}[{i}]={_preview(arr[i])} ({bad.size} non-finite value(s) in all): "
-            "expected finite numbers (no NaN or inf)"
-        )
-    return arr
 
 
 def _check_truth(truth_xy: Any) -> np.ndarray:
@@ -253,9 +234,9 @@ def _check_predictions(
         raise ValueError(
             f"frame has shape {fr.shape}: expected a 1-D array of image indices"
         )
-    xs = _check_float_1d("x", x)
-    ys = _check_float_1d("y", y)
-    ss = _check_float_1d("score", score)
+    xs = finite_1d("x", x)
+    ys = finite_1d("y", y)
+    ss = finite_1d("score", score)
     sizes = {"frame": fr.size, "x": xs.size, "y": ys.size, "score": ss.size}
     if len(set(sizes.values())) != 1:
         raise ValueError(
@@ -489,8 +470,8 @@ def average_precision(recall: Any, precision: Any) -> float:
     last point contributes nothing, so a localiser that never reaches recall 1
     cannot score 1.
     """
-    r = _check_float_1d("recall", recall)
-    p = _check_float_1d("precision", precision)
+    r = finite_1d("recall", recall)
+    p = finite_1d("precision", precision)
     if r.size != p.size:
         raise ValueError(
             f"recall has length {r.size} and precision has length {p.size}: "
@@ -590,15 +571,8 @@ def _filtered(pred: Any, min_score: float | None) -> tuple[Any, Any, Any, Any]:
     if min_score is None:
         return frame, x, y, score
     expected = "None or a finite number (rows with score >= min_score are kept)"
-    if isinstance(min_score, bool | np.bool_):
-        raise ValueError(f"min_score={_preview(min_score)}: expected {expected}")
-    try:
-        thr = float(min_score)
-    except (TypeError, ValueError):
-        raise ValueError(f"min_score={_preview(min_score)}: expected {expected}") from None
-    if not math.isfinite(thr):
-        raise ValueError(f"min_score={_preview(min_score)}: expected {expected}")
-    ss = _check_float_1d("score", score)
+    thr = _as_finite_float("min_score", min_score, expected)
+    ss = finite_1d("score", score)
     if any(np.ndim(c) != 1 or np.size(c) != ss.size for c in (frame, x, y)):
         # Unequal lengths: let the full validation report them.
         return frame, x, y, score
@@ -701,10 +675,8 @@ def f1_integral(
 
     Parameters
     ----------
-    pred : DataFrame, mapping of arrays, or ndarray of shape (M, 4)
-        Predictions with columns ``frame, x, y, score``.
-    truth_xy : array_like of float, shape (N, 2)
-        Ground truth in px, one row per image.
+    pred, truth_xy
+        As in :func:`detection_metrics`.
     eps_max_nm : float, optional
         Upper end of the tolerance range in nm, ``> 0`` (default 210, the
         paper's largest tolerance).

@@ -109,14 +109,14 @@ def load_model_file(path, kind: str | None = None, image_shape=None) -> dict:
 def rng_state() -> dict:
     torch = _torch()
     return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy_legacy": np.random.get_state()}
+            "numpy_legacy": np.random.get_state()}  # noqa: NPY002 - saved so a resume is exact
 
 
 def set_rng_state(state: dict) -> None:
     torch = _torch()
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
-    np.random.set_state(state["numpy_legacy"])
+    np.random.set_state(state["numpy_legacy"])  # noqa: NPY002 - restores what rng_state saved
 
 
 def seed_everything(seed: int) -> None:

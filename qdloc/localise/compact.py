@@ -81,10 +81,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
+from qdloc import __version__
+from qdloc.data.dataset import draw_D, load_dataset
 from qdloc.data.presets import PAPER_PRESET
-from qdloc.localise.registry import shipped_model
-from qdloc.sim.params import SimParams
+from qdloc.eval.metrics import auc_table
 from qdloc.localise.checkpoints import (
     Checkpointer,
     ModelFileError,
@@ -92,8 +94,17 @@ from qdloc.localise.checkpoints import (
     rng_state,
     save_model_file,
     seed_everything,
-    set_rng_state,
 )
+from qdloc.localise.registry import shipped_model
+from qdloc.localise.training import (
+    check_time_budget,
+    restore_state,
+    run_epochs,
+    stderr_log,
+    torch_settings,
+)
+from qdloc.sim.params import SimParams, check_int
+from qdloc.sim.simulate import iter_simulate
 
 __all__ = [
     "KIND",
@@ -588,8 +599,6 @@ def fresh_training_batch(n: int, params: SimParams, seed: int, epoch: int,
     drawn uniformly in ``D_range_um2_per_s`` by ``numpy.random.default_rng([FRESH_SEED_BASE + seed, epoch])``:
     they depend only on ``(seed, epoch, n)`` and the parameters.
     """
-    from qdloc.sim.simulate import iter_simulate
-
     rng = np.random.default_rng([FRESH_SEED_BASE + seed, epoch])
     lo, hi = D_range_um2_per_s
     D = lo + (hi - lo) * rng.random(n)
@@ -606,11 +615,7 @@ def fresh_training_batch(n: int, params: SimParams, seed: int, epoch: int,
 
 def _simulate_set(n: int, params: SimParams, seed: int, D) -> tuple[np.ndarray, np.ndarray]:
     """Images and centroids of a preset-like set, in memory (same arrays as the set on disk)."""
-    from qdloc.sim.simulate import iter_simulate
-
     if isinstance(D, tuple):
-        from qdloc.data.dataset import draw_D
-
         D = draw_D(D, n, seed)
     images = np.empty((n, params.height_px, params.width_px), dtype=_image_dtype(params))
     cen = np.empty((n, 2))
@@ -626,8 +631,6 @@ def _load_split(data_dir, name: str, params: SimParams, spec: dict, log) -> tupl
     """``(images, truth_xy, source)`` of a split: from ``data_dir/name`` when it exists and was made
     with ``params``, otherwise simulated in memory from ``spec``."""
     if data_dir is not None and (Path(data_dir) / name / "params.json").exists():
-        from qdloc.data.dataset import load_dataset
-
         ds = load_dataset(Path(data_dir) / name, verify=False)
         if ds.params == params:
             return np.asarray(ds.images), ds.truth_xy, str(Path(data_dir) / name)
@@ -666,8 +669,6 @@ def _loss(xy, log_var, target, cfg: CompactConfig):
 
 
 def _evaluate(net: CompactNet, images, truth, n_bkg: float, tta: bool, pixel_size_nm: float) -> dict:
-    from qdloc.eval.metrics import auc_table
-
     inf = _fold_bn(net)
     xy, var = _predict(inf, images, n_bkg, tta, 256)
     sigma = np.sqrt(var.mean(1))
@@ -696,14 +697,190 @@ def _machine() -> str:
     return f"{cpu or 'unknown CPU'} ({platform.machine()}), {os.cpu_count()} CPUs, {platform.system()}"
 
 
-def _check_seed(seed) -> int:
-    if not _is_int(seed) or seed < 0:
-        _fail("seed", seed, "an integer >= 0")
-    return int(seed)
+def _compact_config(profile: str, config: CompactConfig | None, overrides: dict) -> CompactConfig:
+    """The configuration of a run: the profile's (or ``config``), with ``overrides`` applied."""
+    if profile not in PROFILES:
+        _fail("profile", profile, f"one of {sorted(PROFILES)}")
+    cfg = config if config is not None else PROFILES[profile]
+    return cfg.replace(**overrides) if overrides else cfg
+
+
+def _resume_state(ck: Checkpointer, resume: bool, cfg: CompactConfig, params: SimParams, seed: int,
+                  log) -> dict | None:
+    """The checkpoint to resume from (checked against the run's settings), or None.
+
+    Without ``resume``, an earlier run's files in the folder are deleted.
+    """
+    state = ck.load() if resume else None
+    if resume and state is None:
+        log(f"no checkpoint in {ck.dir}; starting from scratch")
+    if state is not None:
+        if state.get("kind") != KIND:
+            raise ModelFileError(f"checkpoint {str(ck.last)!r} is not a compact-model checkpoint")
+        same_params = SimParams.normalize_dict(state["sim_params"]) == params.to_dict()
+        if state["config"] != cfg.to_dict() or not same_params or state["seed"] != seed:
+            raise ValueError(f"cannot resume from {ck.last}: it was made with another "
+                             "configuration, simulator parameters or seed; start afresh "
+                             "(resume=False) or pass "
+                             "the same ones")
+    elif not resume:
+        for f in (ck.last, ck.best, ck.history_csv, ck.dir / "compact.pt"):
+            f.unlink(missing_ok=True)
+    return state
+
+
+class _CompactRun:
+    """The compact model's steps of the shared epoch loop (:func:`.training.run_epochs`).
+
+    Building it seeds nothing: the caller seeds torch first (the weights' initialisation).
+    """
+
+    def __init__(self, cfg: CompactConfig, params: SimParams, seed: int, data_dir, ck: Checkpointer,
+                 state: dict | None, progress: bool, log) -> None:
+        self.cfg, self.params, self.seed, self.ck = cfg, params, seed, ck
+        self.progress, self.log = progress, log
+        self.shape = (params.height_px, params.width_px)
+        self.net = CompactNet(cfg, self.shape)
+        self.pixel_size_nm = params.pixel_size_um * 1000.0
+        self.val_images, self.val_truth, self.val_source = _load_split(
+            data_dir, "val", params, VAL_SPEC, log)
+        self.fixed = None
+        if not cfg.fresh_data:
+            tr = PAPER_PRESET["train"]
+            spec = {"n": tr.n, "seed": tr.seed, "D": tr.D}
+            self.fixed = _load_split(data_dir, "train", params, spec, log)
+        self.n_epoch = cfg.images_per_epoch if self.fixed is None else len(self.fixed[0])
+        self.steps = self.n_epoch // cfg.batch_size
+        if self.steps < 1:
+            raise ValueError(f"images_per_epoch={self.n_epoch} < batch_size={cfg.batch_size}: "
+                             "no step per epoch")
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr,
+                                     weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(
+            self.opt, max_lr=cfg.lr, total_steps=cfg.epochs * self.steps, pct_start=cfg.warmup_frac,
+            anneal_strategy="cos", div_factor=25.0, final_div_factor=1e3)
+        self.history: list[dict] = []
+        self.best_epoch, self.used_s = 0, 0.0
+        if state is not None:
+            self.history = restore_state(state, self.net, self.opt, self.sched)
+            self.best_epoch, self.used_s = int(state["best"]["epoch"]), float(state["train_s"])
+        self.last_epoch_s = float(self.history[-1]["epoch_time_s"]) if self.history else 0.0
+
+    def train(self, time_budget_s: float | None) -> bool:
+        """Run the remaining epochs; True when the time budget stopped them."""
+        def over_budget(history):
+            if time_budget_s is None or self.used_s + self.last_epoch_s <= time_budget_s:
+                return False
+            self.log(f"time budget {time_budget_s:.0f} s reached after epoch {len(history)}; "
+                     "resume=True continues")
+            return True
+
+        self.best_epoch, stopped = run_epochs(self.history, self.cfg.epochs, self.run_epoch,
+                                              _better, self.save_best, self.end_epoch,
+                                              self.best_epoch, over_budget)
+        return stopped
+
+    def _epoch_data(self, epoch0: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.fixed is None:
+            images, target, _ = fresh_training_batch(self.n_epoch, self.params, self.seed, epoch0,
+                                                     self.cfg.D_range_um2_per_s)
+            return images, target
+        rng = np.random.default_rng([FRESH_SEED_BASE + self.seed, epoch0])
+        order = rng.permutation(self.n_epoch)
+        return self.fixed[0][order], self.fixed[1][order]
+
+    def _steps(self, x_all, y_all, epoch: int) -> tuple[float, float]:
+        """One pass of optimiser steps; the summed loss and squared position error."""
+        cfg = self.cfg
+        tot = tot_pos = 0.0
+        bar = None
+        if self.progress:
+            bar = tqdm(total=self.steps, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
+                       file=sys.stderr)
+        for s in range(self.steps):
+            sl = slice(s * cfg.batch_size, (s + 1) * cfg.batch_size)
+            xy, lv = self.net(x_all[sl])
+            loss, pos = _loss(xy, lv, y_all[sl], cfg)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
+            self.opt.step()
+            self.sched.step()
+            tot += loss.item()
+            tot_pos += pos.item()
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.close()
+        return tot, tot_pos
+
+    def run_epoch(self, epoch: int) -> dict:
+        """Train and validate epoch ``epoch`` (from 1); its history row."""
+        t0 = time.perf_counter()
+        images, target = self._epoch_data(epoch - 1)
+        sim_s = time.perf_counter() - t0
+        x_all = normalise_counts(images, self.params.n_bkg)
+        y_all = torch.as_tensor(target, dtype=torch.float32)
+        self.net.train()
+        tot, tot_pos = self._steps(x_all, y_all, epoch)
+        train_s = time.perf_counter() - t0
+        self.net.eval()
+        metrics = _evaluate(self.net, self.val_images, self.val_truth, self.params.n_bkg,
+                            self.cfg.val_tta, self.pixel_size_nm)
+        self.metrics = metrics
+        epoch_s = time.perf_counter() - t0
+        self.used_s += epoch_s
+        self.last_epoch_s = epoch_s
+        return {"epoch": epoch, "train_loss": tot / self.steps,
+                "train_rmse_nm": math.sqrt(tot_pos / self.steps / 2) * self.pixel_size_nm,
+                **metrics, "lr": self.sched.get_last_lr()[0], "sim_time_s": sim_s,
+                "train_time_s": train_s - sim_s, "epoch_time_s": epoch_s, "elapsed_s": self.used_s}
+
+    def save_best(self, epoch: int, row: dict) -> None:
+        meta = {"epoch": epoch, "selected_by": SELECT_BY, **self.metrics}
+        save_model_file(self.ck.best, KIND, self.cfg.to_dict(), self.net.state_dict(), self.shape,
+                        self.params.to_dict(), meta=meta)
+
+    def end_epoch(self, row: dict, best_epoch: int) -> None:
+        score = self.history[best_epoch - 1][SELECT_BY] if best_epoch else math.inf
+        self.ck.save({"kind": KIND, "epoch": row["epoch"], "history": self.history,
+                      "model": self.net.state_dict(), "optimizer": self.opt.state_dict(),
+                      "scheduler": self.sched.state_dict(), "rng": rng_state(),
+                      "best": {"epoch": best_epoch, "score": score}, "train_s": self.used_s,
+                      "config": self.cfg.to_dict(), "sim_params": self.params.to_dict(),
+                      "seed": self.seed})
+        self.log(f"epoch {row['epoch']:3d}/{self.cfg.epochs}: "
+                 f"loss {row['train_loss']:.4f}  val AUC "
+
+                 f"{row['val_auc_70nm']:.3f}/{row['val_auc_140nm']:.3f}/"
+                 f"{row['val_auc_210nm']:.3f}  "
+                 f"mean error {row['val_mean_error_nm']:.1f} nm  {row['epoch_time_s']:.1f} s "
+                 f"(sim {row['sim_time_s']:.1f} s)")
+
+
+def _better(row: dict, best_row: dict | None) -> bool:
+    """Model selection: the smaller :data:`SELECT_BY` (the mean localisation error) wins."""
+    return row[SELECT_BY] < (best_row[SELECT_BY] if best_row is not None else math.inf)
+
+
+def _final_model(run: _CompactRun, model_path: Path, profile: str, command: str | None) -> dict:
+    """Copy ``best.pt`` to ``model_path`` with the run's provenance; return that provenance."""
+    best_obj = load_model_file(run.ck.best, kind=KIND)
+    meta = {**best_obj["meta"], "best_epoch": run.best_epoch, "epochs": run.cfg.epochs,
+            "profile": profile, "seed": run.seed, "train_s": run.used_s, "machine": _machine(),
+            "torch": str(torch.__version__), "threads": run.cfg.threads,
+            "command": command or "qdloc.localise.compact.train_compact(...)",
+            "validation": run.val_source, "fresh_data_seed": FRESH_SEED_BASE + run.seed,
+            "qdloc": __version__}
+    save_model_file(model_path, KIND, best_obj["config"], best_obj["state_dict"], run.shape,
+                    best_obj["sim_params"], meta=meta)
+    return meta
 
 
 def train_compact(data_dir, out_dir, profile: str = "cpu", seed: int = 0, resume: bool = False,
-                  progress: bool = True, epochs: int | None = None, time_budget_s: float | None = None,
+                  progress: bool = True, epochs: int | None = None,
+                  time_budget_s: float | None = None,
                   params: SimParams | None = None, config: CompactConfig | None = None,
                   command: str | None = None, **overrides) -> TrainResult:
     """Train the compact localiser from scratch (or resume), on the CPU.
@@ -748,155 +925,33 @@ def train_compact(data_dir, out_dir, profile: str = "cpu", seed: int = 0, resume
     -------
     TrainResult
     """
-    if profile not in PROFILES:
-        _fail("profile", profile, f"one of {sorted(PROFILES)}")
-    seed = _check_seed(seed)
-    cfg = config if config is not None else PROFILES[profile]
+    seed = check_int("seed", seed)
     if epochs is not None:
         overrides["epochs"] = epochs
-    if overrides:
-        cfg = cfg.replace(**overrides)
-    if time_budget_s is not None and (not _is_num(time_budget_s) or time_budget_s <= 0):
-        _fail("time_budget_s", time_budget_s, "None or a number of seconds > 0")
+    cfg = _compact_config(profile, config, overrides)
+    check_time_budget(time_budget_s)
     params = params if params is not None else SimParams()
     out_dir = Path(out_dir)
     ck = Checkpointer(out_dir)
-    log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
+    log = stderr_log(progress)
     t_start = time.perf_counter()
-
-    old_threads = torch.get_num_threads()
-    old_det = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        state = ck.load() if resume else None
-        if resume and state is None:
-            log(f"no checkpoint in {out_dir}; starting from scratch")
-        if state is not None:
-            if state.get("kind") != KIND:
-                raise ModelFileError(f"checkpoint {str(ck.last)!r} is not a compact-model checkpoint")
-            if state["config"] != cfg.to_dict() or SimParams.normalize_dict(state["sim_params"]) != params.to_dict() or state["seed"] != seed:
-                raise ValueError(f"cannot resume from {ck.last}: it was made with another configuration, "
-                                 "simulator parameters or seed; start afresh (resume=False) or pass the same ones")
-        elif not resume:
-            for f in (ck.last, ck.best, ck.history_csv, out_dir / "compact.pt"):
-                f.unlink(missing_ok=True)
-
+    with torch_settings(cfg.threads):
+        state = _resume_state(ck, resume, cfg, params, seed, log)
         seed_everything(seed)
-        H, W = params.height_px, params.width_px
-        net = CompactNet(cfg, (H, W))
-        pixel_size_nm = params.pixel_size_um * 1000.0
-        val_images, val_truth, val_source = _load_split(data_dir, "val", params, VAL_SPEC, log)
-        fixed = None
-        if not cfg.fresh_data:
-            tr = PAPER_PRESET["train"]
-            fixed = _load_split(data_dir, "train", params, {"n": tr.n, "seed": tr.seed, "D": tr.D}, log)
-        n_epoch = cfg.images_per_epoch if fixed is None else len(fixed[0])
-        steps_per_epoch = n_epoch // cfg.batch_size
-        if steps_per_epoch < 1:
-            raise ValueError(f"images_per_epoch={n_epoch} < batch_size={cfg.batch_size}: no step per epoch")
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=cfg.warmup_frac,
-            anneal_strategy="cos", div_factor=25.0, final_div_factor=1e3)
-        history: list[dict] = []
-        best = {"epoch": 0, "score": math.inf}
-        used_s = 0.0
-        if state is not None:
-            net.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            set_rng_state(state["rng"])
-            history = list(state["history"])
-            best = dict(state["best"])
-            used_s = float(state["train_s"])
-        start_epoch = len(history)
-        log(f"compact: {count_parameters(net):,} parameters, {macs_per_image(net) / 1e6:.2f} M MACs/image; "
-            f"epochs {start_epoch + 1}..{cfg.epochs}; validation: {val_source}")
-
-        stopped = False
-        last_epoch_s = float(history[-1]["epoch_time_s"]) if history else 0.0
-        for epoch in range(start_epoch, cfg.epochs):
-            if time_budget_s is not None and used_s + last_epoch_s > time_budget_s:
-                stopped = True
-                log(f"time budget {time_budget_s:.0f} s reached after epoch {epoch}; resume=True continues")
-                break
-            t0 = time.perf_counter()
-            if fixed is None:
-                images, target, _ = fresh_training_batch(n_epoch, params, seed, epoch, cfg.D_range_um2_per_s)
-            else:
-                order = np.random.default_rng([FRESH_SEED_BASE + seed, epoch]).permutation(n_epoch)
-                images, target = fixed[0][order], fixed[1][order]
-            sim_s = time.perf_counter() - t0
-            x_all = normalise_counts(images, params.n_bkg)
-            y_all = torch.as_tensor(target, dtype=torch.float32)
-            net.train()
-            tot = tot_pos = 0.0
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                           file=sys.stderr)
-            for s in range(steps_per_epoch):
-                sl = slice(s * cfg.batch_size, (s + 1) * cfg.batch_size)
-                xy, lv = net(x_all[sl])
-                loss, pos = _loss(xy, lv, y_all[sl], cfg)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-                opt.step()
-                sched.step()
-                tot += loss.item()
-                tot_pos += pos.item()
-                if bar is not None:
-                    bar.update()
-            if bar is not None:
-                bar.close()
-            train_s = time.perf_counter() - t0
-            net.eval()
-            metrics = _evaluate(net, val_images, val_truth, params.n_bkg, cfg.val_tta, pixel_size_nm)
-            epoch_s = time.perf_counter() - t0
-            used_s += epoch_s
-            last_epoch_s = epoch_s
-            row = {"epoch": epoch + 1, "train_loss": tot / steps_per_epoch,
-                   "train_rmse_nm": math.sqrt(tot_pos / steps_per_epoch / 2) * pixel_size_nm,
-                   **metrics, "lr": sched.get_last_lr()[0], "sim_time_s": sim_s,
-                   "train_time_s": train_s - sim_s, "epoch_time_s": epoch_s, "elapsed_s": used_s}
-            history.append(row)
-            score = metrics[SELECT_BY]
-            if score < best["score"]:
-                best = {"epoch": epoch + 1, "score": score}
-                save_model_file(ck.best, KIND, cfg.to_dict(), net.state_dict(), (H, W), params.to_dict(),
-                                meta={"epoch": epoch + 1, "selected_by": SELECT_BY, **metrics})
-            ck.save({"kind": KIND, "epoch": epoch + 1, "history": history, "model": net.state_dict(),
-                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state(),
-                     "best": best, "train_s": used_s, "config": cfg.to_dict(), "sim_params": params.to_dict(),
-                     "seed": seed})
-            log(f"epoch {epoch + 1:3d}/{cfg.epochs}: loss {row['train_loss']:.4f}  val AUC "
-                f"{metrics['val_auc_70nm']:.3f}/{metrics['val_auc_140nm']:.3f}/{metrics['val_auc_210nm']:.3f}  "
-                f"mean error {metrics['val_mean_error_nm']:.1f} nm  {epoch_s:.1f} s (sim {sim_s:.1f} s)")
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_det)
-
+        run = _CompactRun(cfg, params, seed, data_dir, ck, state, progress, log)
+        log(f"compact: {count_parameters(run.net):,} parameters, "
+            f"{macs_per_image(run.net) / 1e6:.2f} M MACs/image; "
+            f"epochs {len(run.history) + 1}..{cfg.epochs}; "
+            f"validation: {run.val_source}")
+        stopped = run.train(time_budget_s)
     wall = time.perf_counter() - t_start
     model_path = out_dir / "compact.pt"
     meta = {}
     if not stopped and ck.best.exists():
-        best_obj = load_model_file(ck.best, kind=KIND)
-        meta = {**best_obj["meta"], "best_epoch": best["epoch"], "epochs": cfg.epochs, "profile": profile,
-                "seed": seed, "train_s": used_s, "machine": _machine(), "torch": str(torch.__version__),
-                "threads": cfg.threads, "command": command or "qdloc.localise.compact.train_compact(...)",
-                "validation": val_source, "fresh_data_seed": FRESH_SEED_BASE + seed}
-        from qdloc import __version__
+        meta = _final_model(run, model_path, profile, command)
 
-        meta["qdloc"] = __version__
-        save_model_file(model_path, KIND, best_obj["config"], best_obj["state_dict"], (H, W),
-                        best_obj["sim_params"], meta=meta)
-    return TrainResult(model_path=model_path, out_dir=out_dir, history=pd.DataFrame(history),
-                       best_epoch=int(best["epoch"]), wall_s=wall, stopped_early=stopped, meta=meta)
+    return TrainResult(model_path=model_path, out_dir=out_dir, history=pd.DataFrame(run.history),
+                       best_epoch=run.best_epoch, wall_s=wall, stopped_early=stopped, meta=meta)
 
 
 # --------------------------------------------------------------------------

@@ -103,13 +103,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
+from qdloc.data.dataset import draw_D, load_dataset, make_labels
+from qdloc.data.presets import PAPER_PRESET
 from qdloc.eval.metrics import auc_table
-from qdloc.sim.params import SimParams
 from qdloc.localise.checkpoints import (
     Checkpointer,
     ModelFileError,
@@ -117,8 +118,10 @@ from qdloc.localise.checkpoints import (
     rng_state,
     save_model_file,
     seed_everything,
-    set_rng_state,
 )
+from qdloc.localise.training import check_time_budget, restore_state, run_epochs
+from qdloc.sim.params import SimParams, check_int
+from qdloc.sim.simulate import BLOCK, simulate
 
 __all__ = [
     "FRCNNConfig",
@@ -259,11 +262,6 @@ class FRCNNConfig:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-def _positive_int(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-        raise ValueError(f"{name}={v!r} is not allowed: expected an integer >= 1")
-
-
 def _validate_config(c: FRCNNConfig) -> None:
     if not isinstance(c.profile, str) or not c.profile:
         raise ValueError(f"profile={c.profile!r} is not allowed: expected a non-empty name")
@@ -292,13 +290,13 @@ def _validate_config(c: FRCNNConfig) -> None:
                  "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_train", "rpn_post_nms_top_n_test",
                  "rpn_batch_size_per_image", "box_batch_size_per_image", "box_representation_size",
                  "box_detections_per_img", "batch_size", "val_batch_size", "epochs"):
-        _positive_int(name, getattr(c, name))
+        check_int(name, getattr(c, name), 1)
     for name in ("anchor_sizes", "keypoint_layers"):
         seq = tuple(getattr(c, name))
         if not seq:
             raise ValueError(f"{name}={seq!r} is not allowed: expected at least one positive integer")
         for v in seq:
-            _positive_int(name, v)
+            check_int(name, v, 1)
     if not c.aspect_ratios or any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
                                   or v <= 0 for v in c.aspect_ratios):
         raise ValueError(f"aspect_ratios={c.aspect_ratios!r} is not allowed: expected positive numbers")
@@ -313,7 +311,7 @@ def _validate_config(c: FRCNNConfig) -> None:
     for name in ("train_subset", "val_subset"):
         v = getattr(c, name)
         if v is not None:
-            _positive_int(name, v)
+            check_int(name, v, 1)
     if isinstance(c.min_box_px, bool) or not isinstance(c.min_box_px, int | float) or not c.min_box_px > 0:
         raise ValueError(f"min_box_px={c.min_box_px!r} is not allowed: expected a number > 0")
     # Store sequences as tuples so that the frozen object is hashable and asdict round-trips.
@@ -600,14 +598,11 @@ def load_split(name: str, data_dir=None, n: int | None = None, params: SimParams
     ``write_paper_sets`` would write with the same parameters.
     ``n`` keeps the first ``n`` images.
     """
-    from qdloc.data.presets import PAPER_PRESET
-    from qdloc.data.dataset import load_dataset
-
     if name not in PAPER_PRESET:
         raise ValueError(f"set {name!r} is not allowed: expected one of {list(PAPER_PRESET)}")
     spec = PAPER_PRESET[name]
     if n is not None:
-        _positive_int("n", n)
+        check_int("n", n, 1)
         n = min(int(n), spec.n)
     if data_dir is not None:
         path = Path(data_dir) / name
@@ -628,11 +623,6 @@ def load_split(name: str, data_dir=None, n: int | None = None, params: SimParams
 
 
 def _simulate_split(spec, n: int, params: SimParams, progress: bool) -> _Split:
-    from tqdm.auto import tqdm
-
-    from qdloc.data.dataset import draw_D, make_labels
-    from qdloc.sim.simulate import BLOCK, simulate
-
     images, boxes, xy = [], [], []
     chunk = 8 * BLOCK
     with tqdm(total=n, desc=f"simulate {spec.name}", disable=not progress, leave=False) as bar:
@@ -655,7 +645,6 @@ def _predict(model, x, batch: int, device, max_per_image: int, min_score: float,
              progress: bool = False, desc: str = "locate") -> pd.DataFrame:
     """Top detections' keypoints of normalised images ``x`` (n, 3, H, W) → DataFrame in qdloc px."""
     import torch
-    from tqdm.auto import tqdm
 
     rh = model.roi_heads
     saved = (rh.detections_per_img, rh.score_thresh)
@@ -748,8 +737,8 @@ def frcnn_locate(images, model_path, batch: int = 64, device=None, max_per_image
     arr = np.asarray(images)
     if arr.ndim != 3:
         raise ValueError(f"images of shape {arr.shape} are not allowed: expected (n, H, W)")
-    _positive_int("batch", batch)
-    _positive_int("max_per_image", max_per_image)
+    check_int("batch", batch, 1)
+    check_int("max_per_image", max_per_image, 1)
     dev = _device(device)
     model, _, _ = load_frcnn(model_path, image_shape=arr.shape[1:], device=dev)
     if arr.shape[0] == 0:
@@ -783,8 +772,182 @@ def _selection_key(row: dict) -> tuple[float, float, float]:
     return (row["val_auc_140nm"], row["val_auc_70nm"], -row["val_median_err_px"])
 
 
-def train_frcnn(data_dir, out_dir, profile: str | FRCNNConfig = "cpu", seed: int = 0, resume: bool = False,
-                progress: bool = True, epochs: int | None = None, weights=None, subset: int | None = None,
+def _better(row: dict, best_row: dict | None) -> bool:
+    """Model selection (:func:`_selection_key`): the first epoch, then any that beats the best."""
+    return best_row is None or _selection_key(row) > _selection_key(best_row)
+
+
+def _run_config(profile: str | FRCNNConfig, epochs: int | None, subset: int | None,
+                weights) -> FRCNNConfig:
+    """The profile's configuration with the arguments of :func:`train_frcnn` applied."""
+    config = frcnn_config(profile)
+    if epochs is not None:
+        check_int("epochs", epochs, 1)
+        config = config.replace(epochs=int(epochs))
+    if subset is not None:
+        check_int("subset", subset, 1)
+        config = config.replace(train_subset=int(subset))
+    if weights is not None:
+        config = config.replace(init="coco")  # raises for a profile that is not resnet50-FPN
+        if not Path(weights).is_file():
+            raise ModelFileError(f"weights file {str(weights)!r} does not exist; expected "
+                                 "torchvision's keypointrcnn_resnet50_fpn COCO checkpoint "
+                                 "(nothing is downloaded)")
+    return config
+
+
+def _resume_state(ckpt: Checkpointer, resume: bool, config: FRCNNConfig, seed: int) -> dict | None:
+    """The checkpoint in ``ckpt`` (checked against the run's settings), or None if none."""
+    state = ckpt.load()
+    if state is not None and not resume:
+        raise FileExistsError(f"{ckpt.last} exists: pass resume=True to continue it, "
+                              "or use another out_dir")
+    if state is not None:
+        saved = {k: (tuple(v) if isinstance(v, list) else v) for k, v in state["config"].items()}
+        differs = sorted(k for k in saved if k != "epochs" and saved[k] != getattr(config, k))
+        if differs or state["seed"] != seed:
+            raise ValueError(f"cannot resume {ckpt.last}: it was made with other settings "
+                             f"({', '.join(differs) or 'seed'} differ)")
+    return state
+
+
+class _FRCNNRun:
+    """Keypoint R-CNN's steps of the shared epoch loop (:func:`qdloc.localise.training.run_epochs`).
+
+    Building it reads or simulates the data, seeds torch, builds the model and restores ``state``.
+    """
+
+    def __init__(self, config: FRCNNConfig, seed: int, data_dir, weights, state: dict | None,
+                 ckpt: Checkpointer, progress: bool) -> None:
+        import torch  # with torchvision, imported only where a model is built
+
+        self.config, self.seed, self.ckpt, self.progress = config, seed, ckpt, progress
+        self.device = _device(None)
+        train = load_split("train", data_dir, config.train_subset, progress=progress)
+        val = load_split("val", data_dir, config.val_subset, params=train.params, progress=progress)
+        if val.params != train.params:
+            raise ValueError(f"train and val sets were made with different SimParams: "
+                             f"{train.params} vs {val.params}")
+        self.sim_params, self.val_truth = train.params, val.truth_xy
+        self.image_shape = train.images.shape[1:]
+        self.x_train = normalise_counts(train.images)
+        self.targets = make_targets(train.boxes_px, train.truth_xy, self.image_shape,
+                                    config.min_box_px)
+        self.x_val = normalise_counts(val.images)
+        seed_everything(seed)
+        self.model = build_frcnn(config)
+        coco = load_coco_weights(self.model, weights) if weights is not None else None
+        self.model.to(self.device)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                   weight_decay=config.weight_decay)
+        self.history: list[dict] = []
+        self.best_epoch = 0
+        if state is not None:
+            self.history = restore_state(state, self.model, self.opt)
+            self.best_epoch = state["best_epoch"]
+            coco = state.get("coco")
+        self.coco = coco
+        self.meta = self._meta(train, val)
+
+    def _meta(self, train: _Split, val: _Split) -> dict:
+        """Provenance of every model file of the run."""
+        import torch
+        import torchvision
+
+        coco = self.coco
+        return {
+            "init": self.config.init,
+            "weights_file": None if coco is None else coco["path"],
+            "weights_sha256": None if coco is None else coco["sha256"],
+            "seed": int(self.seed),
+            "device": self.device,
+            "data": train.source,
+            "n_train": int(len(train.images)),
+            "n_val": int(len(val.images)),
+            "val_metric": f"{VAL_METRIC}: AUC of the precision-recall curve at 140 nm, "
+                          "top-scoring detection per image",
+            "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__),
+        }
+
+    @property
+    def best_score(self) -> float:
+        """:data:`VAL_METRIC` of the best epoch (-inf before the first)."""
+        return self.history[self.best_epoch - 1][VAL_METRIC] if self.best_epoch else -math.inf
+
+    def _steps(self, epoch: int) -> dict:
+        """One pass over the training images in the epoch's order; the summed losses."""
+        import torch
+
+        n, bs = len(self.x_train), self.config.batch_size
+        order = _epoch_order(self.seed, epoch, n)
+        sums = dict.fromkeys(LOSS_KEYS, 0.0)
+        bar = tqdm(range(0, n, bs), desc=f"epoch {epoch}/{self.config.epochs}",
+                   disable=not self.progress, leave=False)
+        for s in bar:
+            idx = order[s : s + bs]
+            ims = [self.x_train[i].to(self.device) for i in idx]
+            tg = [{k: v.to(self.device) for k, v in self.targets[i].items()} for i in idx]
+            losses = self.model(ims, tg)
+            loss = sum(losses.values())
+            if not torch.isfinite(loss.detach()):
+                parts = {k: v.detach().item() for k, v in losses.items()}
+                raise FloatingPointError(f"epoch {epoch}, batch at {s}: the loss is "
+                                         f"{loss.detach().item()} ({parts})")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            vals = {k: losses[k].detach().item() for k in LOSS_KEYS}
+            for k in LOSS_KEYS:
+                sums[k] += vals[k] * len(idx)
+            bar.set_postfix(loss=f"{sum(vals.values()):.3f}", kp=f"{vals['loss_keypoint']:.3f}")
+        bar.close()
+        return sums
+
+    def run_epoch(self, epoch: int) -> dict:
+        """Train and validate epoch ``epoch`` (from 1); its history row."""
+        n = len(self.x_train)
+        t0 = time.perf_counter()
+        self.model.train()
+        sums = self._steps(epoch)
+        t_train = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        val_scores = _validate(self.model, self.x_val, self.val_truth, self.config, self.device)
+        t_val = time.perf_counter() - t1
+        row = {"epoch": epoch, **{k: sums[k] / n for k in LOSS_KEYS}}
+        row["loss_total"] = sum(row[k] for k in LOSS_KEYS)
+        row.update(val_scores)
+        row.update({"epoch_time_s": round(t_train, 2), "val_time_s": round(t_val, 2), "n_train": n,
+                    "lr": self.config.lr})
+        return row
+
+    def save_best(self, epoch: int, row: dict) -> None:
+        save_model_file(self.ckpt.best, kind="frcnn", config=asdict(self.config),
+                        state_dict=self.model.state_dict(), image_shape=self.image_shape,
+                        sim_params=self.sim_params.to_dict(),
+                        meta={**self.meta, "epoch": epoch, VAL_METRIC: float(row[VAL_METRIC])})
+
+    def end_epoch(self, row: dict, best_epoch: int) -> None:
+        self.best_epoch = best_epoch
+        self.ckpt.save({"epoch": row["epoch"], "model": self.model.state_dict(),
+                        "optimizer": self.opt.state_dict(), "rng": rng_state(),
+                        "history": self.history, "best_epoch": best_epoch,
+                        "best_score": self.best_score, "config": asdict(self.config),
+                        "seed": int(self.seed), "coco": self.coco})
+        if self.progress:
+            tqdm.write(f"epoch {row['epoch']}: loss {row['loss_total']:.4f} "
+                       f"(keypoint {row['loss_keypoint']:.4f}), val AUC 70/140/210 nm "
+                       f"{row['val_auc_70nm']:.3f}/{row['val_auc_140nm']:.3f}/"
+                       f"{row['val_auc_210nm']:.3f}, "
+                       f"median error {row['val_median_err_px']:.3f} px, "
+
+                       f"{row['epoch_time_s']:.0f} s + {row['val_time_s']:.0f} s")
+
+
+def train_frcnn(data_dir, out_dir, profile: str | FRCNNConfig = "cpu", seed: int = 0,
+                resume: bool = False, progress: bool = True, epochs: int | None = None,
+                weights=None, subset: int | None = None,
                 time_budget_s: float | None = None) -> dict:
     """Train Keypoint R-CNN on the paper's ``train`` set, selecting the epoch on ``val``.
 
@@ -794,16 +957,17 @@ def train_frcnn(data_dir, out_dir, profile: str | FRCNNConfig = "cpu", seed: int
         Folder holding the sets ``train`` and ``val`` (:func:`qdloc.data.dataset.write_paper_sets`);
         None simulates the same images in memory with ``SimParams()`` (:func:`load_split`).
     out_dir : path
-        Checkpoint folder (:class:`qdloc.localise.checkpoints.Checkpointer`): ``last.pt``, ``best.pt``, ``history.csv``.
+        Checkpoint folder (:class:`qdloc.localise.checkpoints.Checkpointer`): ``last.pt``,
+        ``best.pt``, ``history.csv``.
     profile : str or FRCNNConfig
         ``"cpu"`` or ``"paper"`` (:data:`PROFILES`), or a config.
     seed : int
-        Seeds the initial weights, the RoI sampling and the epoch order (epoch ``e`` visits the images
-        in an order that depends only on ``(seed, e)``).
+        Seeds the initial weights, the RoI sampling and the epoch order (epoch ``e`` visits
+        the images in an order that depends only on ``(seed, e)``).
     resume : bool
-        Continue from ``out_dir/last.pt``: the weights, the optimiser, the RNG states and the history
-        are restored, so that the result is the one of an uninterrupted run. Without ``resume``, an
-        ``out_dir`` that already holds a checkpoint is an error.
+        Continue from ``out_dir/last.pt``: the weights, the optimiser, the RNG states and the
+        history are restored, so that the result is the one of an uninterrupted run. Without
+        ``resume``, an ``out_dir`` that already holds a checkpoint is an error.
     progress : bool
         tqdm bars.
     epochs : int, optional
@@ -821,134 +985,29 @@ def train_frcnn(data_dir, out_dir, profile: str | FRCNNConfig = "cpu", seed: int
     -------
     dict
         ``best`` (path of the model file), ``best_epoch``, ``best_score`` (``val_auc_140nm``),
-        ``history`` (list of dicts, one per epoch), ``config``, ``stopped`` (``"done"`` or ``"time budget"``).
+        ``history`` (list of dicts, one per epoch), ``config``, ``stopped`` (``"done"`` or
+        ``"time budget"``).
     """
-    import torch
-    from tqdm.auto import tqdm
-
     t_call = time.perf_counter()
-    config = frcnn_config(profile)
-    if epochs is not None:
-        _positive_int("epochs", epochs)
-        config = config.replace(epochs=int(epochs))
-    if subset is not None:
-        _positive_int("subset", subset)
-        config = config.replace(train_subset=int(subset))
-    if weights is not None:
-        config = config.replace(init="coco")  # raises for a profile that is not resnet50-FPN
-        if not Path(weights).is_file():
-            raise ModelFileError(f"weights file {str(weights)!r} does not exist; expected torchvision's "
-                                 "keypointrcnn_resnet50_fpn COCO checkpoint (nothing is downloaded)")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed={seed!r} is not allowed: expected an integer >= 0")
-    if time_budget_s is not None and not (isinstance(time_budget_s, int | float) and time_budget_s > 0):
-        raise ValueError(f"time_budget_s={time_budget_s!r} is not allowed: expected a number > 0")
+    config = _run_config(profile, epochs, subset, weights)
+    seed = check_int("seed", seed)
+    check_time_budget(time_budget_s)
     ckpt = Checkpointer(out_dir)
-    state = ckpt.load()
-    if state is not None and not resume:
-        raise FileExistsError(f"{ckpt.last} exists: pass resume=True to continue it, or use another out_dir")
-    if state is not None:
-        saved = {k: (tuple(v) if isinstance(v, list) else v) for k, v in state["config"].items()}
-        differs = sorted(k for k in saved if k != "epochs" and saved[k] != getattr(config, k))
-        if differs or state["seed"] != seed:
-            raise ValueError(f"cannot resume {ckpt.last}: it was made with other settings "
-                             f"({', '.join(differs) or 'seed'} differ)")
+    state = _resume_state(ckpt, resume, config, seed)
+    run = _FRCNNRun(config, seed, data_dir, weights, state, ckpt, progress)
 
-    device = _device(None)
-    train = load_split("train", data_dir, config.train_subset, progress=progress)
-    val = load_split("val", data_dir, config.val_subset, params=train.params, progress=progress)
-    if val.params != train.params:
-        raise ValueError(f"train and val sets were made with different SimParams: {train.params} vs {val.params}")
-    image_shape = train.images.shape[1:]
-    x_train = normalise_counts(train.images)
-    targets = make_targets(train.boxes_px, train.truth_xy, image_shape, config.min_box_px)
-    x_val = normalise_counts(val.images)
-
-    seed_everything(seed)
-    model = build_frcnn(config)
-    coco = load_coco_weights(model, weights) if weights is not None else None
-    model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    history: list[dict] = []
-    best_epoch, best_score = 0, -math.inf
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        history = list(state["history"])
-        best_epoch, best_score = state["best_epoch"], state["best_score"]
-        set_rng_state(state["rng"])
-        coco = state.get("coco")
-    meta_base = {
-        "init": config.init,
-        "weights_file": None if coco is None else coco["path"],
-        "weights_sha256": None if coco is None else coco["sha256"],
-        "seed": int(seed),
-        "device": device,
-        "data": train.source,
-        "n_train": int(len(train.images)),
-        "n_val": int(len(val.images)),
-        "val_metric": f"{VAL_METRIC}: AUC of the precision-recall curve at 140 nm, top-scoring detection per image",
-        "torch": str(torch.__version__),
-        "torchvision": str(__import__("torchvision").__version__),
-    }
-
-    stopped = "done"
-    n = len(x_train)
-    for epoch in range(len(history) + 1, config.epochs + 1):
+    def over_budget(history: list[dict]) -> bool:
+        # the elapsed time of this call plus the longest of the last three epochs
         spent = time.perf_counter() - t_call
         longest = max([h["epoch_time_s"] + h["val_time_s"] for h in history[-3:]], default=0.0)
-        if time_budget_s is not None and history and spent + longest > time_budget_s:
-            stopped = "time budget"
-            break
-        t0 = time.perf_counter()
-        model.train()
-        order = _epoch_order(seed, epoch, n)
-        sums = dict.fromkeys(LOSS_KEYS, 0.0)
-        steps = range(0, n, config.batch_size)
-        bar = tqdm(steps, desc=f"epoch {epoch}/{config.epochs}", disable=not progress, leave=False)
-        for s in bar:
-            idx = order[s : s + config.batch_size]
-            ims = [x_train[i].to(device) for i in idx]
-            tg = [{k: v.to(device) for k, v in targets[i].items()} for i in idx]
-            losses = model(ims, tg)
-            loss = sum(losses.values())
-            if not torch.isfinite(loss.detach()):
-                raise FloatingPointError(f"epoch {epoch}, batch at {s}: the loss is {loss.detach().item()} "
-                                         f"({ {k: v.detach().item() for k, v in losses.items()} })")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            vals = {k: losses[k].detach().item() for k in LOSS_KEYS}
-            for k in LOSS_KEYS:
-                sums[k] += vals[k] * len(idx)
-            bar.set_postfix(loss=f"{sum(vals.values()):.3f}", kp=f"{vals['loss_keypoint']:.3f}")
-        bar.close()
-        t_train = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        val_scores = _validate(model, x_val, val.truth_xy, config, device)
-        t_val = time.perf_counter() - t1
-        row = {"epoch": epoch, **{k: sums[k] / n for k in LOSS_KEYS}}
-        row["loss_total"] = sum(row[k] for k in LOSS_KEYS)
-        row.update(val_scores)
-        row.update({"epoch_time_s": round(t_train, 2), "val_time_s": round(t_val, 2), "n_train": n, "lr": config.lr})
-        history.append(row)
-        key = _selection_key(row)
-        if best_epoch == 0 or key > _selection_key(history[best_epoch - 1]):
-            best_epoch, best_score = epoch, row[VAL_METRIC]
-            save_model_file(ckpt.best, kind="frcnn", config=asdict(config), state_dict=model.state_dict(),
-                            image_shape=image_shape, sim_params=train.params.to_dict(),
-                            meta={**meta_base, "epoch": epoch, VAL_METRIC: float(best_score)})
-        ckpt.save({"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                   "rng": rng_state(), "history": history, "best_epoch": best_epoch, "best_score": best_score,
-                   "config": asdict(config), "seed": int(seed), "coco": coco})
-        if progress:
-            tqdm.write(f"epoch {epoch}: loss {row['loss_total']:.4f} (keypoint {row['loss_keypoint']:.4f}), "
-                       f"val AUC 70/140/210 nm {row['val_auc_70nm']:.3f}/{row['val_auc_140nm']:.3f}/"
-                       f"{row['val_auc_210nm']:.3f}, median error {row['val_median_err_px']:.3f} px, "
-                       f"{t_train:.0f} s + {t_val:.0f} s")
-    return {"best": ckpt.best, "best_epoch": best_epoch, "best_score": best_score, "history": history,
-            "config": config, "stopped": stopped}
+        return time_budget_s is not None and bool(history) and spent + longest > time_budget_s
+
+    best_epoch, stopped = run_epochs(run.history, config.epochs, run.run_epoch, _better,
+                                     run.save_best, run.end_epoch, run.best_epoch, over_budget)
+    return {"best": ckpt.best, "best_epoch": best_epoch, "best_score": run.best_score,
+            "history": run.history, "config": config,
+            "stopped": "time budget" if stopped else "done"}
+
 
 
 # --------------------------------------------------------------------------

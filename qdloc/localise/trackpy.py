@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["TrackpyParams", "TRACKPY_COLUMNS", "trackpy_locate", "brightest_per_frame"]
+__all__ = [
+    "TrackpyParams",
+    "TRACKPY_COLUMNS",
+    "TRACKPY_EXPECTED_WARNINGS",
+    "QuietTrackpy",
+    "trackpy_locate",
+    "brightest_per_frame",
+]
 
 #: Columns of :func:`trackpy_locate`'s table, in order.
 TRACKPY_COLUMNS: tuple[str, ...] = (
@@ -199,19 +206,37 @@ def _as_stack(images: Any) -> np.ndarray:
     return arr
 
 
-class _QuietTrackpy:
-    """Silence TrackPy's logger and warnings inside a ``with`` block, then restore them."""
+#: TrackPy's warnings that are expected on faint frames and one-dot movies, not errors: the
+#: messages that :class:`QuietTrackpy` silences (regular expressions, matched at the start).
+TRACKPY_EXPECTED_WARNINGS: tuple[str, ...] = (
+    "All local maxima were in the margins",
+    "Image is completely black",
+    "Image contains no local maxima",
+    "No maxima survived mass- and size-based filtering",
+    "No maxima found in any frame",
+)
 
-    def __enter__(self) -> _QuietTrackpy:
+
+class QuietTrackpy:
+    """Silence TrackPy's logger and its expected warnings in a ``with`` block, then restore them.
+
+    TrackPy logs every frame of :func:`trackpy.link`. The warnings silenced are
+    :data:`TRACKPY_EXPECTED_WARNINGS`, NumPy's ``RuntimeWarning`` raised inside TrackPy
+    (the divide-by-zero of its static error ``ep`` for a feature with zero mass), and the
+    deprecation warnings that pandas and NumPy raise about TrackPy's own calls (TrackPy 0.7
+    still uses ``inplace=``, for example); any other warning passes through.
+    """
+
+    def __enter__(self) -> QuietTrackpy:
         self._logger = logging.getLogger("trackpy")
         self._level = self._logger.level
         self._logger.setLevel(logging.ERROR + 1)
         self._warnings = warnings.catch_warnings()
         self._warnings.__enter__()
-        # "All local maxima were in the margins", "Image is completely black",
-        # and numpy's divide-by-zero in TrackPy's static error `ep` of a
-        # feature with zero mass: expected on faint frames, not errors.
-        warnings.simplefilter("ignore")
+        for message in TRACKPY_EXPECTED_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        for category in (RuntimeWarning, DeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category, module=r"trackpy(\.|$)")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -262,7 +287,7 @@ def trackpy_locate(images: Any, params: TrackpyParams | None = None) -> pd.DataF
     value_cols = [c for c in TRACKPY_COLUMNS if c not in ("frame", "score")]
     frames: list[np.ndarray] = []
     blocks: list[np.ndarray] = []
-    with _QuietTrackpy():
+    with QuietTrackpy():
         for i, img in enumerate(stack):
             f = trackpy.locate(img, **kwargs)
             if len(f) == 0:

@@ -79,9 +79,11 @@ def train(model: str, profile: str = "cpu", data_dir: str | Path | None = DEFAUL
         raise ValueError(f"profile={profile!r} is not allowed: expected a profile name such as 'cpu' or 'paper'")
     out = Path(out_dir) if out_dir is not None else Path(DEFAULT_OUT_DIRS[model])
     if model == "compact":
+        # imported here: the compact model needs torch, an optional dependency
         from qdloc.localise.compact import train_compact
 
         return train_compact(data_dir, out, profile=profile, seed=seed, resume=resume, progress=progress, **kw)
-    from qdloc.localise.frcnn import train_frcnn  # torchvision is needed only here
+    # imported here: Keypoint R-CNN needs torch and torchvision, optional dependencies
+    from qdloc.localise.frcnn import train_frcnn
 
     return train_frcnn(data_dir, out, profile=profile, seed=seed, resume=resume, progress=progress, **kw)

@@ -15,8 +15,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from numpy import bool_ as np_bool
+from numpy import integer as np_integer
 
-__all__ = ["SimParams", "PAPER"]
+from qdloc.io import atomic_write_text
+
+__all__ = ["SimParams", "PAPER", "check_int", "check_value"]
 
 #: Largest expected count per pixel we allow, so that counts fit in uint16
 #: with a safety margin of many standard deviations.
@@ -106,7 +109,10 @@ class SimParams:
 
     @property
     def frame_period_s(self) -> float:
-        """Movies: time from the start of one frame to the start of the next, ``frame_time_s + frame_pause_s``."""
+        """Movies: time from the start of one frame to the start of the next.
+
+        ``frame_time_s + frame_pause_s``.
+        """
         return self.frame_time_s + self.frame_pause_s
 
     @property
@@ -141,8 +147,6 @@ class SimParams:
         """JSON text of the parameters; also written to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
         if path is not None:
-            from qdloc.io import atomic_write_text
-
             atomic_write_text(Path(path), text)
         return text
 
@@ -154,7 +158,9 @@ class SimParams:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"parameters JSON {str(p or 'text')!r} is not valid JSON: {exc}") from exc
+            raise ValueError(
+                f"parameters JSON {str(p or 'text')!r} is not valid JSON: {exc}"
+            ) from exc
         if not isinstance(d, dict):
             raise ValueError(f"parameters JSON must hold an object, got {type(d).__name__}")
         return cls.from_dict(d)
@@ -185,26 +191,73 @@ def _interval(lo, lo_inc, hi, hi_inc) -> str:
     return f"{left}{lo}, {hi}{right}"
 
 
+def check_int(name: str, value, minimum: int = 0) -> int:
+    """``value`` as an ``int``, after checking that it is an integer ``>= minimum``.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the error message.
+    value : int or numpy.integer
+        The value to check (``bool`` and floats are refused).
+    minimum : int
+        Smallest allowed value.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        ``"{name}={value!r} is not allowed: expected an integer >= {minimum}"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np_integer) or value < minimum:
+        raise ValueError(f"{name}={value!r} is not allowed: expected an integer >= {minimum}")
+    return int(value)
+
+
 def check_value(name: str, value, kind, lo, lo_inc, hi, hi_inc):
-    """Check one value against its rule; raise ``ValueError`` naming it."""
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-            raise ValueError(f"{name}={value!r} is not allowed: expected an integer in {_interval(lo, lo_inc, hi, hi_inc)}")
+    """Check one value against its rule; raise ``ValueError`` naming it.
+
+    Parameters
+    ----------
+    name : str
+        The value's name, for the message.
+    value : int or float
+        The value.
+    kind : type
+        ``int`` (a whole number, also given as a float) or ``float`` (a finite number).
+    lo, lo_inc, hi, hi_inc : float, bool, float, bool
+        The allowed interval and whether each end belongs to it.
+
+    Raises
+    ------
+    ValueError
+        ``"{name}={value!r} is not allowed: expected an integer in [lo, hi]"`` (or ``a finite
+        number``, with the interval's brackets).
+    """
+    what = "an integer" if kind is int else "a finite number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        ok = False
     else:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name}={value!r} is not allowed: expected a finite number in {_interval(lo, lo_inc, hi, hi_inc)}")
-        if not math.isfinite(value):
-            raise ValueError(f"{name}={value!r} is not allowed: expected a finite number in {_interval(lo, lo_inc, hi, hi_inc)}")
-    ok_lo = value >= lo if lo_inc else value > lo
-    ok_hi = value <= hi if hi_inc else value < hi
-    if not (ok_lo and ok_hi):
-        what = "an integer" if kind is int else "a finite number"
-        raise ValueError(f"{name}={value!r} is not allowed: expected {what} in {_interval(lo, lo_inc, hi, hi_inc)}")
+        ok = math.isfinite(value) and (kind is not int or value == int(value))
+    if ok:
+        ok_lo = value >= lo if lo_inc else value > lo
+        ok_hi = value <= hi if hi_inc else value < hi
+        ok = ok_lo and ok_hi
+    if not ok:
+        raise ValueError(
+            f"{name}={value!r} is not allowed: "
+            f"expected {what} in {_interval(lo, lo_inc, hi, hi_inc)}"
+        )
 
 
 def _validate(p: SimParams) -> None:
     if not isinstance(p.bidirectional, bool | np_bool):
-        raise ValueError(f"bidirectional={p.bidirectional!r} is not allowed: expected True or False")
+        raise ValueError(
+            f"bidirectional={p.bidirectional!r} is not allowed: expected True or False"
+        )
     object.__setattr__(p, "bidirectional", bool(p.bidirectional))
     for name, rule in _RULES.items():
         value = getattr(p, name)
@@ -220,7 +273,8 @@ def _validate(p: SimParams) -> None:
     if p.n_bkg + p.peak_signal > MAX_EXPECTED_COUNT:
         raise ValueError(
             f"n_qd={p.n_qd!r} is not allowed: the peak expected count n_bkg + peak signal = "
-            f"{p.n_bkg + p.peak_signal:.4g} exceeds {MAX_EXPECTED_COUNT:g} (counts are stored as uint16)"
+            f"{p.n_bkg + p.peak_signal:.4g} exceeds {MAX_EXPECTED_COUNT:g} "
+            "(counts are stored as uint16)"
         )
 
 

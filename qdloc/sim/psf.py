@@ -98,7 +98,8 @@ def expected_counts(traj_um: np.ndarray, params: SimParams) -> np.ndarray:
 
 
 def expected_counts_static(xyz_um, params: SimParams) -> np.ndarray:
-    """Eq. 1 for a dot that does not move (D = 0), at ``xyz_um`` = (X, Y, Z) µm; shape ``(H, W)``."""
+    """Eq. 1 for a dot that does not move (D = 0), at ``xyz_um`` = (X, Y, Z) µm: shape ``(H, W)``.
+    """
     xyz = np.asarray(xyz_um, dtype=np.float64).reshape(1, 1, 3)
     traj = np.broadcast_to(xyz, (1, params.n_pixels, 3))
     return expected_counts(traj, params)[0]
@@ -127,7 +128,9 @@ def poisson_inverse_const(lam: float, u: np.ndarray) -> np.ndarray:
     M = 1 << _GUIDE_BITS
     edges = np.arange(M + 1) / M
     lo = np.searchsorted(cdf, edges[:-1], side="right")  # k for u = m/M
-    hi = np.searchsorted(cdf, np.nextafter(edges[1:], 0), side="right")  # k for u just below (m+1)/M
+    hi = np.searchsorted(
+        cdf, np.nextafter(edges[1:], 0), side="right"
+    )  # k for u just below (m+1)/M
     uf = u.reshape(-1)
     cell = (uf * M).astype(np.intp)  # exact: M is a power of two
     k = lo[cell]
@@ -152,7 +155,9 @@ def poisson_inverse(lam: np.ndarray, u: np.ndarray, max_steps: int | None = None
     lam = np.asarray(lam, dtype=np.float64)
     u = np.asarray(u, dtype=np.float64)
     if lam.shape != u.shape:
-        raise ValueError(f"lam has shape {lam.shape} but u has shape {u.shape}; expected equal shapes")
+        raise ValueError(
+            f"lam has shape {lam.shape} but u has shape {u.shape}; expected equal shapes"
+        )
     out = np.zeros(lam.shape, dtype=np.int64)
     lf, uf, of = lam.reshape(-1), u.reshape(-1), out.reshape(-1)
     cand = np.flatnonzero(uf >= 1.0 - lf)
@@ -228,13 +233,17 @@ def _search_from_mode(lm, uu, max_steps):
     return res.astype(np.int64)
 
 
-def sample_counts(signal: np.ndarray, params: SimParams, u_bkg: np.ndarray, u_sig: np.ndarray) -> np.ndarray:
+def sample_counts(
+    signal: np.ndarray, params: SimParams, u_bkg: np.ndarray, u_sig: np.ndarray
+) -> np.ndarray:
     """Recorded counts: ``Poisson(N_bkg) + Poisson(signal)`` = ``Poisson(Eq. 1)``, as uint16.
 
     ``u_bkg`` and ``u_sig`` are uniforms in [0, 1) of the same shape as ``signal``.
     """
     counts = poisson_inverse_const(params.n_bkg, u_bkg) + poisson_inverse(signal, u_sig)
-    if counts.size and counts.max() > np.iinfo(np.uint16).max:  # pragma: no cover - guarded by SimParams
+    if (
+        counts.size and counts.max() > np.iinfo(np.uint16).max
+    ):  # pragma: no cover - guarded by SimParams
         raise ValueError(f"a count of {counts.max()} does not fit in uint16; lower n_qd or n_bkg")
     return counts.astype(np.uint16)
 
@@ -260,7 +269,9 @@ def pmt_amplify(counts: np.ndarray, excess_noise: float, rng: np.random.Generato
     """
     F = float(excess_noise)
     if not (math.isfinite(F) and F >= 1.0):
-        raise ValueError(f"excess_noise={excess_noise!r} is not allowed: expected a finite number >= 1")
+        raise ValueError(
+            f"excess_noise={excess_noise!r} is not allowed: expected a finite number >= 1"
+        )
     counts = np.asarray(counts)
     if F == 1.0:
         return counts.astype(np.float32)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qdloc.sim.params import SimParams
+from qdloc.sim.params import SimParams, check_int
 
 __all__ = [
     "pixel_start_times_s",
@@ -37,6 +37,7 @@ __all__ = [
     "movie_sample_intervals_s",
     "frame_start_times_s",
     "beam_path_um",
+    "beam_state_at",
 ]
 
 
@@ -56,7 +57,7 @@ def pixel_start_times_s(params: SimParams) -> np.ndarray:
 
 
 def sample_columns(params: SimParams) -> np.ndarray:
-    """Column ``j`` of the pixel that sample ``k = i·W + s`` records, shape ``(H, W)`` indexed ``[i, s]``.
+    """Column ``j`` of the pixel that sample ``k = i·W + s`` records: shape ``(H, W)``, ``[i, s]``.
 
     ``j = s`` for a unidirectional scan; odd lines run right to left
     (``j = W - 1 - s``) when ``params.bidirectional``.
@@ -108,8 +109,7 @@ def movie_sample_intervals_s(params: SimParams, n_frames: int) -> np.ndarray:
     flyback to the top (``retrace_s``) and the pause ``frame_pause_s``, so
     that consecutive frames start ``params.frame_period_s`` apart.
     """
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int | np.integer) or n_frames < 1:
-        raise ValueError(f"n_frames={n_frames!r} is not allowed: expected an integer >= 1")
+    n_frames = check_int("n_frames", n_frames, 1)
     n_px = params.n_pixels
     dt = np.empty(int(n_frames) * n_px - 1)
     dt[: n_px - 1] = sample_intervals_s(params)
@@ -155,3 +155,37 @@ def beam_path_um(
             ys += list(i * a + s * a)
             rec += [False] * len(s)
     return np.array(ts), np.array(xs), np.array(ys), np.array(rec)
+
+
+def beam_state_at(params: SimParams, t_s: float) -> dict:
+    """What the beam does at time ``t_s`` after the start of a frame: recording, or retracing.
+
+    Parameters
+    ----------
+    params : SimParams
+        The scan.
+    t_s : float
+        Time since the start of the frame's first dwell, s (``0 <= t_s < frame_time_s``).
+
+    Returns
+    -------
+    dict
+        ``line`` (the line whose period contains ``t_s``), ``into_line_s`` (time since that
+        line's first dwell started), ``retracing`` (True once the line's ``W`` dwells are over)
+        and ``n_recording`` (pixels whose dwell covers ``t_s``: 0 or 1).
+    """
+    t_s = float(t_s)
+    if not 0.0 <= t_s < params.frame_time_s:
+        raise ValueError(
+            f"t_s={t_s!r} is not allowed: "
+            f"expected 0 <= t_s < frame_time_s = {params.frame_time_s!r}"
+        )
+    starts = pixel_start_times_s(params)
+    line = int(t_s // params.line_period_s)
+    into_line_s = t_s - line * params.line_period_s
+    return {
+        "line": line,
+        "into_line_s": into_line_s,
+        "retracing": bool(into_line_s >= params.width_px * params.dwell_s),
+        "n_recording": int(np.sum((starts <= t_s) & (t_s < starts + params.dwell_s))),
+    }

@@ -33,12 +33,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qdloc.sim.params import SimParams
+from qdloc.sim.params import SimParams, check_int
 from qdloc.sim.psf import pmt_amplify, sample_counts, signal_counts
 from qdloc.sim.scanner import frame_start_times_s, movie_sample_intervals_s
 from qdloc.sim.walk import as_D_array, centroid_px, random_walk_um, start_positions_um
 
-__all__ = ["BLOCK", "MOVIE_KEY", "Simulation", "Movie", "simulate", "simulate_movie", "iter_simulate"]
+__all__ = [
+    "BLOCK",
+    "MOVIE_KEY",
+    "Simulation",
+    "Movie",
+    "simulate",
+    "simulate_movie",
+    "iter_simulate",
+]
 
 #: First entry of a movie frame's spawn key (the ASCII of "MOVI"): keeps movie
 #: streams apart from the single-frame blocks, whose keys are ``(b,)``.
@@ -50,7 +58,23 @@ BLOCK = 256
 
 
 @dataclass(frozen=True)
-class Simulation:
+class _Batch:
+    """What a batch of images or movies holds; ``len(batch)`` is the number of images or movies."""
+
+    images: np.ndarray | None
+    trajectories: np.ndarray
+    centroids: np.ndarray
+    D: np.ndarray
+    index: np.ndarray
+    params: SimParams
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+@dataclass(frozen=True)
+class Simulation(_Batch):
     """A batch of simulated images.
 
     Attributes
@@ -70,35 +94,57 @@ class Simulation:
     seed : int
     """
 
-    images: np.ndarray | None
-    trajectories: np.ndarray
-    centroids: np.ndarray
-    D: np.ndarray
-    index: np.ndarray
-    params: SimParams
-    seed: int
 
-    def __len__(self) -> int:
-        return len(self.index)
+def _rng(seed: int, key: tuple[int, ...]) -> np.random.Generator:
+    """The generator of stream ``key`` of ``seed``: ``PCG64(SeedSequence(seed, spawn_key=key))``."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed={seed!r} is not allowed: expected an integer >= 0")
-    return int(seed)
+def _check_batch(n, start, seed) -> tuple[int, int, int]:
+    """``(n, start, seed)`` as ints, each checked to be an integer >= 0."""
+    return check_int("n", n), check_int("start", start), check_int("seed", seed)
 
 
-def _n_threads(threads, n_tasks: int) -> int:
+def _run_tasks(run, tasks, threads) -> None:
+    """``run(task)`` for every task: in this thread, or on a pool of ``threads`` threads.
+
+    The tasks write disjoint parts of preallocated arrays and draw from their own streams,
+    so the result does not depend on the number of threads (NumPy releases the GIL in the
+    heavy loops).
+    """
     if threads is None:
         threads = min(os.cpu_count() or 1, 4)
-    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
-        raise ValueError(f"threads={threads!r} is not allowed: expected an integer >= 1")
-    return max(1, min(int(threads), n_tasks))
+    workers = max(1, min(check_int("threads", threads, 1), len(tasks)))
+    if workers == 1:
+        for task in tasks:
+            run(task)
+    else:
+        with ThreadPoolExecutor(workers) as ex:
+            list(ex.map(run, tasks))
+
+
+def _record(
+    signal: np.ndarray, params: SimParams, u: np.ndarray, seed: int, pmt_keys
+) -> np.ndarray:
+    """Photon counts of images ``(m, H, W)`` from their signal and uniforms ``u`` ``(m, 2, H, W)``.
+
+    With a photomultiplier model (``params.pmt_excess_noise > 1``) image ``i`` is amplified
+    with the generator of stream ``pmt_keys[i]``.
+    """
+    counts = sample_counts(signal, params, u[:, 0], u[:, 1])
+    if params.pmt_excess_noise <= 1.0:
+        return counts
+    return np.stack(
+        [
+            pmt_amplify(c, params.pmt_excess_noise, _rng(seed, key))
+            for c, key in zip(counts, pmt_keys, strict=True)
+        ]
+    )
 
 
 def _block_draws(seed: int, b: int, params: SimParams, lo: int, hi: int, photons: bool):
     """Raw random numbers of images ``[lo, hi)`` within block ``b`` (0 <= lo < hi <= BLOCK)."""
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(b,))))
+    rng = _rng(seed, (b,))
     n_px = params.n_pixels
     u_xy = rng.random((BLOCK, 2))[lo:hi]
     n_z = rng.standard_normal(BLOCK)[lo:hi]
@@ -152,14 +198,11 @@ def simulate(
     Simulation, or Movie when ``frames`` is given
     """
     params = params or SimParams()
-    seed = _check_seed(seed)
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ValueError(f"n={n!r} is not allowed: expected an integer >= 0")
-    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
-        raise ValueError(f"start={start!r} is not allowed: expected an integer >= 0")
-    n, start = int(n), int(start)
+    n, start, seed = _check_batch(n, start, seed)
     if frames is not None:
-        return simulate_movie(n, frames, params, seed=seed, D=D, start=start, photons=photons, threads=threads)
+        return simulate_movie(
+            n, frames, params, seed=seed, D=D, start=start, photons=photons, threads=threads
+        )
     D_arr = as_D_array(params.D_um2_per_s if D is None else D, n)
 
     H, W = params.height_px, params.width_px
@@ -180,24 +223,13 @@ def simulate(
         b, lo, hi, p0 = task
         sl = slice(p0, p0 + hi - lo)
         u_xy, n_z, steps, u = _block_draws(seed, b, params, lo, hi, photons)
-        random_walk_um(start_positions_um(u_xy, n_z, params), steps, D_arr[sl], params, out=traj[sl])
+        start_um = start_positions_um(u_xy, n_z, params)
+        random_walk_um(start_um, steps, D_arr[sl], params, out=traj[sl])
         if photons:
-            sig = signal_counts(traj[sl], params)
-            counts = sample_counts(sig, params, u[:, 0], u[:, 1])
-            if pmt:
-                for i, c in enumerate(counts):
-                    g = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(b, lo + i, 1))))
-                    images[p0 + i] = pmt_amplify(c, params.pmt_excess_noise, g)
-            else:
-                images[sl] = counts
+            keys = [(b, k, 1) for k in range(lo, hi)]
+            images[sl] = _record(signal_counts(traj[sl], params), params, u, seed, keys)
 
-    workers = _n_threads(threads, len(tasks))
-    if workers == 1:
-        for t in tasks:
-            run(t)
-    else:  # blocks are independent; NumPy releases the GIL in the heavy loops
-        with ThreadPoolExecutor(workers) as ex:
-            list(ex.map(run, tasks))
+    _run_tasks(run, tasks, threads)  # blocks are independent
     return Simulation(
         images=images,
         trajectories=traj,
@@ -210,7 +242,7 @@ def simulate(
 
 
 @dataclass(frozen=True)
-class Movie:
+class Movie(_Batch):
     """A batch of simulated movies: the scanner records frame after frame while the dot diffuses.
 
     Attributes
@@ -232,18 +264,8 @@ class Movie:
     seed : int
     """
 
-    images: np.ndarray | None
-    trajectories: np.ndarray
-    centroids: np.ndarray
     in_view: np.ndarray
-    D: np.ndarray
-    index: np.ndarray
     frame_times_s: np.ndarray
-    params: SimParams
-    seed: int
-
-    def __len__(self) -> int:
-        return len(self.index)
 
     @property
     def n_frames(self) -> int:
@@ -256,18 +278,23 @@ class Movie:
 
 
 def _movie_draws(seed: int, m: int, n_frames: int, params: SimParams, photons: bool):
-    """Raw random numbers of movie ``m``: start (u_xy, n_z), steps (T·H·W - 1, 3), uniforms (T, 2, H, W)."""
+    """Raw random numbers of movie ``m``: start, steps ``(T·H·W - 1, 3)``, uniforms (T, 2, H, W).
+
+    The start is ``(u_xy, n_z)`` as for :func:`qdloc.sim.walk.start_positions_um`.
+    """
     n_px = params.n_pixels
     steps = np.empty((n_frames * n_px - 1, 3), dtype=np.float32)
     u = np.empty((n_frames, 2, params.height_px, params.width_px)) if photons else None
     for f in range(n_frames):
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(MOVIE_KEY, m, f))))
+        rng = _rng(seed, (MOVIE_KEY, m, f))
         if f == 0:
             u_xy = rng.random((1, 2))
             n_z = rng.standard_normal(1)
             steps[: n_px - 1] = rng.standard_normal((n_px - 1, 3), dtype=np.float32)
         else:
-            steps[f * n_px - 1 : (f + 1) * n_px - 1] = rng.standard_normal((n_px, 3), dtype=np.float32)
+            steps[f * n_px - 1 : (f + 1) * n_px - 1] = rng.standard_normal(
+                (n_px, 3), dtype=np.float32
+            )
         if photons:
             u[f] = rng.random((2, params.height_px, params.width_px))
     return u_xy, n_z, steps, u
@@ -307,13 +334,9 @@ def simulate_movie(
     Movie
     """
     params = params or SimParams()
-    seed = _check_seed(seed)
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-        raise ValueError(f"n={n!r} is not allowed: expected an integer >= 0")
-    if isinstance(start, bool) or not isinstance(start, int | np.integer) or start < 0:
-        raise ValueError(f"start={start!r} is not allowed: expected an integer >= 0")
+    n, start, seed = _check_batch(n, start, seed)
     dt = movie_sample_intervals_s(params, n_frames)  # validates n_frames
-    n, start, T = int(n), int(start), int(n_frames)
+    T = int(n_frames)
     D_arr = as_D_array(params.D_um2_per_s if D is None else D, n)
     H, W, n_px = params.height_px, params.width_px, params.n_pixels
     pmt = params.pmt_excess_noise > 1.0
@@ -328,27 +351,19 @@ def simulate_movie(
         np.multiply(steps, np.sqrt(2.0 * D_arr[i] * dt)[:, None], out=tr[1:])
         np.cumsum(tr, axis=0, out=tr)
         if photons:
-            sig = signal_counts(tr.reshape(T, n_px, 3), params)
-            counts = sample_counts(sig, params, u[:, 0], u[:, 1])
-            if pmt:
-                for f in range(T):
-                    key = (MOVIE_KEY, m, f, 1)
-                    g = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
-                    images[i, f] = pmt_amplify(counts[f], params.pmt_excess_noise, g)
-            else:
-                images[i] = counts
+            keys = [(MOVIE_KEY, m, f, 1) for f in range(T)]
+            images[i] = _record(
+                signal_counts(tr.reshape(T, n_px, 3), params), params, u, seed, keys
+            )
 
-    workers = _n_threads(threads, max(n, 1))
-    if workers == 1:
-        for i in range(n):
-            run(i)
-    else:
-        with ThreadPoolExecutor(workers) as ex:
-            list(ex.map(run, range(n)))
+    _run_tasks(run, range(n), threads)  # movies are independent
     traj = traj.reshape(n, T, n_px, 3)
     cen = centroid_px(traj, params)
     in_view = (
-        (cen[..., 0] >= -0.5) & (cen[..., 0] <= W - 0.5) & (cen[..., 1] >= -0.5) & (cen[..., 1] <= H - 0.5)
+        (cen[..., 0] >= -0.5)
+        & (cen[..., 0] <= W - 0.5)
+        & (cen[..., 1] >= -0.5)
+        & (cen[..., 1] <= H - 0.5)
     )
     return Movie(
         images=images,
@@ -378,10 +393,11 @@ def iter_simulate(
     Concatenating the chunks gives exactly ``simulate(n, ...)``.
     """
     params = params or SimParams()
-    if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
-        raise ValueError(f"chunk={chunk!r} is not allowed: expected an integer >= 1")
+    chunk = check_int("chunk", chunk, 1)
     D_all = None if D is None or np.ndim(D) == 0 else as_D_array(D, n)
     for pos in range(0, n, chunk):
         m = min(chunk, n - pos)
         d = D if D_all is None else D_all[pos : pos + m]
-        yield simulate(m, params, seed=seed, D=d, start=start + pos, photons=photons, threads=threads)
+        yield simulate(
+            m, params, seed=seed, D=d, start=start + pos, photons=photons, threads=threads
+        )

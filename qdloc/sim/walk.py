@@ -35,16 +35,21 @@ def as_D_array(D, n: int) -> np.ndarray:
     if arr.ndim == 0:
         arr = np.full(n, float(arr))
     if arr.shape != (n,):
-        raise ValueError(f"D has shape {np.shape(D)}; expected one value or one per image, shape ({n},)")
+        raise ValueError(
+            f"D has shape {np.shape(D)}; expected one value or one per image, shape ({n},)"
+        )
     bad = ~np.isfinite(arr) | (arr < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"D[{i}]={float(arr[i])!r} is not allowed: expected a finite number >= 0 µm²/s")
+        raise ValueError(
+            f"D[{i}]={float(arr[i])!r} is not allowed: expected a finite number >= 0 µm²/s"
+        )
     return arr
 
 
 def start_positions_um(u_xy: np.ndarray, n_z: np.ndarray, params: SimParams) -> np.ndarray:
-    """Start positions (n, 3) µm from uniforms ``u_xy`` (n, 2) in [0, 1) and standard normals ``n_z`` (n,)."""
+    """Start positions (n, 3) µm from uniforms ``u_xy`` (n, 2) in [0, 1) and normals ``n_z`` (n,).
+    """
     m = params.start_margin_px
     a = params.pixel_size_um
     out = np.empty((len(n_z), 3))
@@ -78,7 +83,9 @@ def random_walk_um(
     n = start_um.shape[0]
     D = as_D_array(D, n)
     if normals.shape != (n, params.n_pixels - 1, 3):
-        raise ValueError(f"normals has shape {normals.shape}; expected ({n}, {params.n_pixels - 1}, 3)")
+        raise ValueError(
+            f"normals has shape {normals.shape}; expected ({n}, {params.n_pixels - 1}, 3)"
+        )
     traj = np.empty((n, params.n_pixels, 3)) if out is None else out
     traj[:, 0] = start_um
     np.multiply(normals, step_sd_um(params, D)[..., None], out=traj[:, 1:])
@@ -93,7 +100,7 @@ def centroid_px(traj_um: np.ndarray, params: SimParams) -> np.ndarray:
 
 
 def sample_times_s(params: SimParams) -> np.ndarray:
-    """Time of each trajectory sample, shape ``(H·W,)``: the pixel dwell start times in scan order."""
+    """Time of each trajectory sample, shape ``(H·W,)``: the dwell start times in scan order."""
     return pixel_start_times_s(params).reshape(-1)
 
 

@@ -2,9 +2,11 @@
 
 ::
 
-    python -m qdloc.study.sweep --preset default --out data/sweep --jobs 2
-    python -m qdloc.study.sweep --notebook notebooks/08_sweep.ipynb --grid D=0,1,2 \\
+    qdloc sweep --preset default --out data/sweep --jobs 2
+    qdloc sweep --notebook notebooks/08_sweep.ipynb --grid D=0,1,2 \\
         --grid n_qd=2.37,7.5,23.7 --param n_images=200 --out /tmp/sweep
+
+(``python -m qdloc sweep ...`` is the same command; its options are in :mod:`qdloc.cli.sweep`.)
 
 Each point of the grid (every combination of the values given) is one papermill run of the
 chapter, with the point's values (and ``base_parameters``) injected into its ``parameters``
@@ -38,17 +40,13 @@ are left out of each point's run, and a note says so in the kept notebook.
 
 **Failures.** A point whose run fails is reported (the point and the last line papermill
 printed, the notebook's exception); the other points still run, and the sweep ends with a
-non-zero status (:func:`run_from_args`) or ``summary.failed`` (:func:`run_sweep`). A failure
+non-zero status (``qdloc sweep``) or ``summary.failed`` (:func:`run_sweep`). A failure
 that is not the notebook's own exception (a kernel that died or did not start) gets one more
 run first.
-
-``add_arguments`` and ``run_from_args`` are the command line, ready to be hooked up as a
-subcommand of ``qdloc``.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import copy
 import hashlib
@@ -81,16 +79,10 @@ __all__ = [
     "point_id",
     "notebook_parameters",
     "point_notebook",
+    "code_digest",
     "run_sweep",
     "gather",
     "read_table",
-    "evaluate_point",
-    "bootstrap_auc",
-    "auc_grid",
-    "reach",
-    "add_arguments",
-    "run_from_args",
-    "main",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,19 +151,8 @@ def preset(name: str) -> dict[str, Any]:
     return p
 
 
-def _literal(text: str) -> Any:
-    """A command-line value: a Python literal (number, True/False/None, quoted string, list) or a string."""
-    t = text.strip()
-    if t in ("true", "false", "null"):  # JSON spellings
-        return {"true": True, "false": False, "null": None}[t]
-    try:
-        return ast.literal_eval(t)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return t
-
-
 def _same_type_as(value: Any, default: Any, name: str) -> Any:
-    """Coerce ``value`` to the type of the notebook's default where that is lossless (int -> float)."""
+    """``value`` as the type of the notebook's default where that is lossless (int -> float)."""
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, float) and not math.isfinite(value):
@@ -191,7 +172,8 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         if not isinstance(name, str) or not name.isidentifier():
             raise SweepError(f"grid parameter {name!r} is not a Python name")
         if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) == 0:
-            raise SweepError(f"grid parameter {name}: expected a non-empty list of values, got {values!r}")
+            raise SweepError(f"grid parameter {name}: expected a non-empty list of values, "
+                             f"got {values!r}")
         keys = [json.dumps(v, sort_keys=True, default=str) for v in values]
         if len(set(keys)) != len(keys):
             raise SweepError(f"grid parameter {name} has a value twice: {list(values)!r}")
@@ -209,7 +191,10 @@ def _fmt(v: Any) -> str:
 
 
 def point_id(point: Mapping[str, Any]) -> str:
-    """A file name for a point: ``D=1.5__n_qd=7.5`` (characters outside ``[A-Za-z0-9._=-]`` become ``-``)."""
+    """A file name for a point: ``D=1.5__n_qd=7.5``.
+
+    Characters outside ``[A-Za-z0-9._=-]`` become ``-``.
+    """
     text = "__".join(f"{k}={_fmt(v)}" for k, v in point.items())
     return re.sub(r"[^A-Za-z0-9._=-]", "-", text)
 
@@ -224,7 +209,7 @@ def _read_notebook(path: Path) -> nbformat.NotebookNode:
 
 
 def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
-    """The parameters of a notebook's ``parameters`` cell, as papermill sees them, with their defaults.
+    """The parameters of a notebook's ``parameters`` cell as papermill sees them, with defaults.
 
     A default that is not a literal (an expression) is returned as its source text.
     """
@@ -235,7 +220,8 @@ def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
     try:
         found = papermill.inspect_notebook(str(path))
     except Exception as exc:  # papermill raises plain ValueError etc. for unusable notebooks
-        raise SweepError(f"notebook {str(path)!r}: papermill cannot read its parameters: {exc}") from None
+        raise SweepError(
+            f"notebook {str(path)!r}: papermill cannot read its parameters: {exc}") from None
     if not found:
         raise SweepError(f"notebook {str(path)!r} has no cell tagged 'parameters'")
     out = {}
@@ -253,8 +239,8 @@ def point_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, in
     Returns the notebook (a copy) and the number of cells left out; a markdown note replaces them.
     """
     nb = copy.deepcopy(nb)
-    cut = next((i for i, c in enumerate(nb.cells) if END_TAG in c.get("metadata", {}).get("tags", [])),
-               None)
+    cut = next((i for i, c in enumerate(nb.cells)
+                if END_TAG in c.get("metadata", {}).get("tags", [])), None)
     if cut is None:
         return nb, 0
     left_out = len(nb.cells) - cut
@@ -265,7 +251,7 @@ def point_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, in
 
 
 def code_digest(nb: nbformat.NotebookNode) -> str:
-    """SHA-256 of the sources of the notebook's code cells (not of their outputs, nor of the prose)."""
+    """SHA-256 of the sources of the notebook's code cells (not of their outputs, nor prose)."""
     h = hashlib.sha256()
     for c in nb.cells:
         if c.cell_type == "code":
@@ -278,18 +264,20 @@ def _canonical(d: Mapping[str, Any]) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
-def _check_names(names: Sequence[str], available: Mapping[str, Any], notebook: Path, what: str) -> None:
+def _check_names(names: Sequence[str], available: Mapping[str, Any], notebook: Path,
+                 what: str) -> None:
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise SweepError(f"{what} {', '.join(unknown)} not in the parameters cell of {notebook.name} "
-                         f"(its parameters: {', '.join(available)})")
+        raise SweepError(f"{what} {', '.join(unknown)} not in the parameters cell of "
+                         f"{notebook.name} (its parameters: {', '.join(available)})")
 
 
 # --------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------
 def _run_paths(out_dir: Path, pid: str) -> dict[str, Path]:
-    return {"nb": out_dir / "runs" / f"{pid}.ipynb", "failed": out_dir / "runs" / f"{pid}.failed.ipynb",
+    return {"nb": out_dir / "runs" / f"{pid}.ipynb",
+            "failed": out_dir / "runs" / f"{pid}.failed.ipynb",
             "json": out_dir / "results" / f"{pid}.json", "work": out_dir / ".work" / pid}
 
 
@@ -337,7 +325,8 @@ def _start(pid: str, point: dict, parameters: dict, input_nb: Path, cwd: Path, o
     (p["work"] / "results").mkdir(parents=True)
     injected = {**parameters, RESULTS_PARAM: str((p["work"] / "results").resolve())}
     cmd = [sys.executable, "-m", "papermill", "--cwd", str(cwd), "-k", kernel, "--no-progress-bar",
-           "--no-log-output", "-y", json.dumps(injected), str(input_nb), str(p["work"] / "out.ipynb")]
+           "--no-log-output", "-y", json.dumps(injected), str(input_nb),
+           str(p["work"] / "out.ipynb")]
     log = open(p["work"] / "papermill.log", "w")  # noqa: SIM115 (closed in _finish)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)  # signals reach it through us only
@@ -361,8 +350,8 @@ def _finish(r: _Running, out_dir: Path, meta: dict) -> tuple[str | None, bool]:
     else:
         written = sorted((p["work"] / "results").glob("*.json"))
         if len(written) != 1:
-            error = (f"expected the notebook to write one results file (*.json) into {RESULTS_PARAM}, "
-                     f"found {len(written)}")
+            error = (f"expected the notebook to write one results file (*.json) into "
+                     f"{RESULTS_PARAM}, found {len(written)}")
         else:
             data = written[0].read_bytes()
             try:
@@ -375,8 +364,8 @@ def _finish(r: _Running, out_dir: Path, meta: dict) -> tuple[str | None, bool]:
         shutil.rmtree(p["work"], ignore_errors=True)
         return error, transient
     nb = nbformat.read(out_nb, as_version=4)
-    nb.metadata[META_KEY] = {**meta, "point_id": r.pid, "point": r.point, "parameters": r.parameters,
-                             "results_file": written[0].name,
+    nb.metadata[META_KEY] = {**meta, "point_id": r.pid, "point": r.point,
+                             "parameters": r.parameters, "results_file": written[0].name,
                              "seconds": round(time.monotonic() - r.started, 3)}
     (p["nb"].parent).mkdir(parents=True, exist_ok=True)
     # the results file first, the notebook (the record resume reads) last
@@ -419,7 +408,7 @@ def run_sweep(
     kernel: str = "python3",
     log: Callable[[str], Any] | None = print,
 ) -> SweepSummary:
-    """Run ``notebook`` at every point of ``grid`` with papermill, ``jobs`` at a time, then :func:`gather`.
+    """Run ``notebook`` at every point of ``grid`` with papermill, then :func:`gather`.
 
     Parameters
     ----------
@@ -458,41 +447,11 @@ def run_sweep(
     out_dir = Path(out_dir).resolve()
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise SweepError(f"jobs={jobs!r} is not allowed: expected an integer >= 1")
-    base = dict(base_parameters or {})
-    available = notebook_parameters(notebook)
-    if RESULTS_PARAM not in available:
-        raise SweepError(f"notebook {notebook.name} has no parameter {RESULTS_PARAM}: a swept "
-                         "chapter must write its results file there")
-    points = expand_grid(grid)
-    _check_names(list(grid), available, notebook, "grid parameter")
-    _check_names(list(base), available, notebook, "parameter")
-    for reserved in (RESULTS_PARAM,):
-        if reserved in grid or reserved in base:
-            raise SweepError(f"{reserved} is set by the sweep (a fresh folder for every run)")
-    both = sorted(set(grid) & set(base))
-    if both:
-        raise SweepError(f"{', '.join(both)} given both in the grid and as a fixed parameter")
-    base = {k: _same_type_as(v, available[k], k) for k, v in base.items()}
-    points = [{k: _same_type_as(v, available[k], k) for k, v in pt.items()} for pt in points]
-    ids = [point_id(pt) for pt in points]
-    if len(set(ids)) != len(ids):
-        raise SweepError("two points of the grid get the same file name; use values that differ "
-                         "in their first 6 significant digits")
-
-    source = _read_notebook(notebook)
-    runnable, left_out = point_notebook(source)
+    points, ids, base = _points(notebook, grid, dict(base_parameters or {}))
+    runnable, left_out = point_notebook(_read_notebook(notebook))
     digest = code_digest(runnable)
     meta = {"notebook": _display_path(notebook), "digest": digest, "cells_left_out": left_out}
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("runs", "results", ".work"):
-        (out_dir / sub).mkdir(exist_ok=True)
-    lock = _lock(out_dir)
-    for stale in (out_dir / ".work").iterdir():  # left by a sweep that was killed
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        elif stale != lock:
-            stale.unlink(missing_ok=True)
+    lock = _claim_folder(out_dir)
     input_nb = out_dir / ".work" / f"{notebook.stem}.point.ipynb"
     try:
         atomic_write_text(input_nb, nbformat.writes(runnable))
@@ -514,8 +473,55 @@ def run_sweep(
     return summary
 
 
+def _points(notebook: Path, grid: Mapping[str, Sequence[Any]], base: dict[str, Any]
+            ) -> tuple[list[dict[str, Any]], list[str], dict[str, Any]]:
+    """The grid's points, their file names, and the fixed parameters, checked against the notebook.
+
+    Values take the type of the notebook's default where that is lossless (int -> float).
+    """
+    available = notebook_parameters(notebook)
+    if RESULTS_PARAM not in available:
+        raise SweepError(f"notebook {notebook.name} has no parameter {RESULTS_PARAM}: a swept "
+                         "chapter must write its results file there")
+    points = expand_grid(grid)
+    _check_names(list(grid), available, notebook, "grid parameter")
+    _check_names(list(base), available, notebook, "parameter")
+    if RESULTS_PARAM in grid or RESULTS_PARAM in base:
+        raise SweepError(f"{RESULTS_PARAM} is set by the sweep (a fresh folder for every run)")
+    both = sorted(set(grid) & set(base))
+    if both:
+        raise SweepError(f"{', '.join(both)} given both in the grid and as a fixed parameter")
+    base = {k: _same_type_as(v, available[k], k) for k, v in base.items()}
+    points = [{k: _same_type_as(v, available[k], k) for k, v in pt.items()} for pt in points]
+    ids = [point_id(pt) for pt in points]
+    if len(set(ids)) != len(ids):
+        raise SweepError("two points of the grid get the same file name; use values that differ "
+                         "in their first 6 significant digits")
+    return points, ids, base
+
+
+def _claim_folder(out_dir: Path) -> Path:
+    """Make the sweep folder, claim it (:func:`_lock`) and clear what a killed sweep left.
+
+    Returns the lock file.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for sub in ("runs", "results", ".work"):
+        (out_dir / sub).mkdir(exist_ok=True)
+    lock = _lock(out_dir)
+    for stale in (out_dir / ".work").iterdir():  # left by a sweep that was killed
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        elif stale != lock:
+            stale.unlink(missing_ok=True)
+    return lock
+
+
 def _lock(out_dir: Path) -> Path:
-    """Claim the sweep folder (``.work/LOCK`` holds our process id); refuse if another live sweep holds it."""
+    """Claim the sweep folder (``.work/LOCK`` holds our process id).
+
+    Refused (:class:`SweepError`) while another live sweep holds it.
+    """
     lock = out_dir / ".work" / "LOCK"
     for _ in range(2):
         try:
@@ -549,7 +555,7 @@ def _alive(pid: int) -> bool:
 def _run_points(notebook: Path, input_nb: Path, out_dir: Path, ids: list[str], points: list[dict],
                 base: dict, digest: str, meta: dict, jobs: int, force: bool, kernel: str,
                 say: Callable[[str], Any]) -> SweepSummary:
-    """Skip the finished points, run the others ``jobs`` at a time; stop them all on an interrupt."""
+    """Skip the finished points, run the others ``jobs`` at a time; stop all on an interrupt."""
     summary = SweepSummary(out_dir=out_dir, points=ids)
     todo = []
     for pid, pt in zip(ids, points, strict=True):
@@ -582,10 +588,11 @@ def _run_points(notebook: Path, input_nb: Path, out_dir: Path, ids: list[str], p
                 summary.seconds[r.pid] = secs
                 if err is None:
                     summary.ran.append(r.pid)
-                    say(f"[{n_done}/{n_done + len(todo) + len(running)}] {r.pid}: done in {secs:.1f} s")
+                    what = f"done in {secs:.1f} s"
                 else:
                     summary.failed[r.pid] = err
-                    say(f"[{n_done}/{n_done + len(todo) + len(running)}] {r.pid}: FAILED: {err}")
+                    what = f"FAILED: {err}"
+                say(f"[{n_done}/{n_done + len(todo) + len(running)}] {r.pid}: {what}")
     except BaseException:
         _stop(running)
         for r in running:
@@ -609,7 +616,7 @@ def _scalar(v: Any) -> bool:
 
 
 def _natural(name: str) -> list:
-    """Sort key that orders numbers within names by value: auc_70 < auc_140 < auc_140_se < auc_210."""
+    """Sort key that orders numbers in names by value: auc_70 < auc_140 < auc_140_se < auc_210."""
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
 
 
@@ -641,7 +648,8 @@ def gather(out_dir: str | Path) -> pd.DataFrame:
         methods = res.get("methods")
         if isinstance(methods, Mapping) and methods:
             for m, vals in methods.items():
-                own = {k: v for k, v in vals.items() if _scalar(v)} if isinstance(vals, Mapping) else {}
+                own = ({k: v for k, v in vals.items() if _scalar(v)}
+                       if isinstance(vals, Mapping) else {})
                 rows.append({"point": rec.get("point_id", nb_path.stem), **point, "method": m,
                              **own, **{k: v for k, v in common.items() if k not in own}})
         else:
@@ -663,125 +671,3 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if path.is_dir():
         path = path / "table.csv"
     return pd.read_csv(path)
-
-
-# --------------------------------------------------------------------------
-# Chapter 08: one operating point, and reading the maps
-# --------------------------------------------------------------------------
-#: The two methods of chapter 08, as they are named in its results files and table.
-
-
-
-
-
-
-
-
-
-
-# --------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------
-def _assignment(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip().isidentifier() or not value.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the sweep's options to ``parser`` (for ``python -m qdloc.study.sweep`` or ``qdloc sweep``)."""
-    parser.add_argument("--preset", choices=sorted(PRESETS),
-                        help="a named sweep: its notebook, grid and fixed parameters "
-                        "(--notebook, --grid and --param given as well override its parts); "
-                        "default: D = 0..3 um^2/s x N_qd = 2.37..23.7 on chapter 08")
-    parser.add_argument("--notebook", type=Path, help="the chapter to run (.ipynb)")
-    parser.add_argument("--grid", action="append", type=_assignment, default=[], metavar="NAME=V1,V2,...",
-                        help="a swept parameter and its values (repeat for more; every combination runs)")
-    parser.add_argument("--param", action="append", type=_assignment, default=[], metavar="NAME=VALUE",
-                        help="a parameter fixed at every point (repeat for more)")
-    parser.add_argument("--out", type=Path, required=True,
-                        help="the sweep folder: runs/, results/ and table.csv")
-    parser.add_argument("--jobs", type=int, default=2, help="points run at the same time (default 2)")
-    parser.add_argument("--force", action="store_true", help="run every point again, even finished ones")
-    parser.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3)")
-    parser.add_argument("--quiet", action="store_true", help="print only the summary and failures")
-    return parser
-
-
-def _sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    kw: dict[str, Any] = preset(args.preset) if args.preset else {"grid": {}, "base_parameters": {}}
-    if args.notebook is not None:
-        kw["notebook"] = args.notebook
-    if "notebook" not in kw:
-        raise SweepError("give --notebook (or --preset)")
-    grid = dict(kw["grid"])
-    for name, text in args.grid:
-        values = [_literal(v) for v in text.split(",") if v.strip()]
-        if not values:
-            raise SweepError(f"--grid {name}=: no values")
-        grid[name] = values
-    if not grid:
-        raise SweepError("give at least one --grid NAME=V1,V2,... (or --preset)")
-    base = dict(kw["base_parameters"])
-    for name, text in args.param:
-        base[name] = _literal(text)
-    for name in list(base):
-        if name in dict(args.grid):
-            del base[name]  # the command line's grid wins over a preset's fixed value
-    kw.update(grid=grid, base_parameters=base)
-    return kw
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run the sweep the parsed arguments describe; return the exit status (0, 1: a point failed, 2: bad input)."""
-    prog = getattr(args, "prog", "qdloc sweep")
-    old = signal.getsignal(signal.SIGTERM)
-
-    def _term(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, _term)
-    except ValueError:  # not the main thread
-        old = None
-    try:
-        kw = _sweep_kwargs(args)
-        out = print if not args.quiet else None
-        summary = run_sweep(out_dir=args.out, jobs=args.jobs, force=args.force, kernel=args.kernel,
-                            log=out, **kw)
-        if args.quiet:
-            print(summary)
-        for pid, err in summary.failed.items():
-            print(f"{prog}: point {pid} failed: {err}", file=sys.stderr)
-        return 0 if summary.ok else 1
-    except (SweepError, OSError) as exc:
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"{prog}: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished points are kept, the rest runs when started again",
-              file=sys.stderr)
-        return 130
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # noqa: D102
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="python -m qdloc.study.sweep",
-                     description="Run a chapter over a grid of parameters with papermill, keep every "
-                     "executed notebook, and gather their results files into one table.")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    args.prog = parser.prog
-    return run_from_args(args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

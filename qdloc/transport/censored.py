@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from qdloc.sim.params import SimParams
+from qdloc.transport.linking import DEFAULT_SEARCH_RANGE_PX, link_tracks
 
 __all__ = [
     "window_px",
@@ -66,7 +67,7 @@ def _segments(frames: np.ndarray, ok: np.ndarray) -> list[np.ndarray]:
     idx = np.flatnonzero(ok)
     if idx.size == 0:
         return []
-    br = np.flatnonzero((np.diff(frames[idx]) != 1)) + 1
+    br = np.flatnonzero(np.diff(frames[idx]) != 1) + 1
     return np.split(idx, br)
 
 
@@ -97,8 +98,6 @@ def tracks_from_localisations(locs: pd.DataFrame, n_frames: int, win, min_score:
     dropped; a track ends at the first frame without one (memory 0), so that
     the end of a track is an observed event that :func:`censored_mle` models.
     """
-    from qdloc.transport.linking import DEFAULT_SEARCH_RANGE_PX, link_tracks
-
     keep = (locs["score"] >= min_score) & _inside(locs["x"].to_numpy(), locs["y"].to_numpy(), win)
     d = locs[keep].copy()
     # one linking call for all movies: frames of movie m are offset so that no link crosses movies

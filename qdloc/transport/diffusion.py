@@ -55,7 +55,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from qdloc.eval.checks import finite_1d
+from qdloc.eval.checks import preview as _show
 from qdloc.sim.params import SimParams
+from qdloc.sim.walk import sample_times_s
 
 __all__ = [
     "MSD",
@@ -100,11 +103,6 @@ def _is_real(value) -> bool:
     )
 
 
-def _show(value) -> str:
-    """repr of a value for messages (numpy scalars as plain Python numbers)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
 def _positive(name: str, value) -> float:
     if not _is_real(value) or not math.isfinite(float(value)) or float(value) <= 0:
         raise ValueError(f"{name}={_show(value)} is not allowed: expected a finite number > 0")
@@ -120,32 +118,16 @@ def _blur_R(value) -> float:
     return float(value)
 
 
-def _vector(name: str, value) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name}={_show(value)} is not allowed: expected a 1D array of numbers"
-        ) from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} has shape {arr.shape}: expected a 1D array")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name}[{i}]={_show(arr[i])} is not allowed: expected finite numbers")
-    return arr
-
-
 def _track(x, y, frames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frames, x, y) sorted by frame; frames integer and unique."""
-    x = _vector("x", x)
-    y = _vector("y", y)
+    x = finite_1d("x", x)
+    y = finite_1d("y", y)
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} positions and y has {len(y)}: expected the same number")
     if frames is None:
         f = np.arange(len(x), dtype=np.int64)
     else:
-        fr = _vector("frames", frames)
+        fr = finite_1d("frames", frames)
         if len(fr) != len(x):
             raise ValueError(
                 f"frames has {len(fr)} entries for {len(x)} positions: expected one per position"
@@ -218,13 +200,13 @@ def blur_coefficient(sample_times_s, frame_interval_s: float, weights=None) -> f
         the frame interval, negative weights or weights that sum to 0.
     """
     dt = _positive("frame_interval_s", frame_interval_s)
-    t = _vector("sample_times_s", sample_times_s)
+    t = finite_1d("sample_times_s", sample_times_s)
     if len(t) == 0:
         raise ValueError("sample_times_s is empty: expected at least one sample time")
     if weights is None:
         w = np.ones_like(t)
     else:
-        w = _vector("weights", weights)
+        w = finite_1d("weights", weights)
         if w.shape != t.shape:
             raise ValueError(
                 f"weights has shape {w.shape}: expected one weight per sample time {t.shape}"
@@ -261,8 +243,6 @@ def scanner_blur_coefficient(
         time plus ``frame_pause_s``; 27.6 ms with the paper's values and no
         pause, giving R = 0.1664).
     """
-    from qdloc.sim.walk import sample_times_s
-
     params = SimParams() if params is None else params
     dt = params.frame_period_s if frame_interval_s is None else frame_interval_s
     return blur_coefficient(sample_times_s(params), dt)
@@ -574,58 +554,20 @@ def fit_msd(
     if len(f) < 3:
         raise ValueError(f"the track has {len(f)} positions: expected at least 3 for an MSD fit")
     X, Y = _dense(f, x, y)
-    L = len(X)
-    cap = int(min(L - 1, max_points))
-    if n_points is not None:
-        if not _is_real(n_points) or n_points != int(n_points) or not 2 <= n_points <= L - 1:
-            raise ValueError(
-                f"n_points={_show(n_points)} is not allowed: expected an integer in [2, {L - 1}] "
-                f"(the track spans {L} frames)"
-            )
-        cap = int(n_points)
-    m = _msd_dense(X, Y, cap)
-    ok = m.n_pairs > 0
-    lags = m.lags[ok]
-    values = m.msd[ok]
-    if len(lags) < 2:
-        raise ValueError(
-            f"the track has MSD values at {len(lags)} lag(s) up to {cap}: "
-            "expected at least 2 to fit"
-        )
-    present = ~np.isnan(X)
-    K1, K2, K3 = _msd_cov_basis(present, lags, R)
-
-    def fit(P: int):
-        sel = lags <= P
-        wa, wb = _ols_weights(lags[sel].astype(np.float64))
-        a = float(wa @ values[sel])
-        b = float(wb @ values[sel])
-        return a, b, sel, wa, wb
-
-    def model_cov(a: float, b: float) -> np.ndarray:
-        Ddt = max(b / 4.0, 0.0)
-        s2 = max((a + 2.0 * R * b) / 4.0, 0.0)
-        if Ddt == 0 and s2 == 0:
-            s2 = max(float(values[0]) / 4.0, 0.0)  # only noise resolved: a noise-only model
-        return Ddt * Ddt * K1 + 2 * Ddt * s2 * K2 + s2 * s2 * K3
-
-    # candidates: P = each available lag from the second one on; W[j] = slope weights of cands[j]
-    cands = lags[1:]
-    W = _slope_weight_matrix(lags)
-
+    lags, values = _msd_to_fit(X, Y, n_points, max_points)
+    K = _msd_cov_basis(~np.isnan(X), lags, R)
     if n_points is not None:
         P = int(lags[-1])
     else:
-        try:  # pilot (D, σ²): the MLE (most precise); negative values clipped in model_cov
+        try:  # pilot (D, σ²): the MLE (most precise); negative values clipped in _msd_model_cov
             pilot = fit_mle(x, y, dt, R, frames=f)
             a0 = 4.0 * pilot.sigma2_um2 - 8.0 * R * pilot.D_um2_per_s * dt
             b0 = 4.0 * pilot.D_um2_per_s * dt
         except ValueError:  # no gap-free run of 3 positions: pilot from the first 4 lags
-            a0, b0, *_ = fit(int(lags[min(3, len(lags) - 1)]))
-        var_b = np.einsum("pi,ij,pj->p", W, model_cov(a0, b0), W)
-        P = int(cands[int(np.argmin(var_b))])
-    a, b, sel, wa, wb = fit(P)
-    C = model_cov(a, b)[np.ix_(sel, sel)]
+            a0, b0, *_ = _msd_line(lags, values, int(lags[min(3, len(lags) - 1)]))
+        P = _best_n_points(lags, _msd_model_cov(a0, b0, R, values, K))
+    a, b, sel, wa, wb = _msd_line(lags, values, P)
+    C = _msd_model_cov(a, b, R, values, K)[np.ix_(sel, sel)]
     var_b = float(wb @ C @ wb)
     ws = (wa + 2.0 * R * wb) / 4.0  # σ² = (a + 2Rb)/4
     var_s2 = float(ws @ C @ ws)
@@ -640,6 +582,57 @@ def fit_msd(
         frame_interval_s=dt,
         blur_R=R,
     )
+
+
+def _msd_to_fit(X: np.ndarray, Y: np.ndarray, n_points, max_points):
+    """The lags (with pairs) and MSD values that :func:`fit_msd` may fit, up to the largest P."""
+    L = len(X)
+    cap = int(min(L - 1, max_points))
+    if n_points is not None:
+        if not _is_real(n_points) or n_points != int(n_points) or not 2 <= n_points <= L - 1:
+            raise ValueError(
+                f"n_points={_show(n_points)} is not allowed: expected an integer in [2, {L - 1}] "
+                f"(the track spans {L} frames)"
+            )
+        cap = int(n_points)
+    m = _msd_dense(X, Y, cap)
+    ok = m.n_pairs > 0
+    lags = m.lags[ok]
+    if len(lags) < 2:
+        raise ValueError(
+            f"the track has MSD values at {len(lags)} lag(s) up to {cap}: "
+            "expected at least 2 to fit"
+        )
+    return lags, m.msd[ok]
+
+
+def _msd_line(lags: np.ndarray, values: np.ndarray, P: int):
+    """OLS line ``a + b·n`` through the MSD at lags <= P: ``(a, b, selected, wa, wb)``."""
+    sel = lags <= P
+    wa, wb = _ols_weights(lags[sel].astype(np.float64))
+    a = float(wa @ values[sel])
+    b = float(wb @ values[sel])
+    return a, b, sel, wa, wb
+
+
+def _msd_model_cov(a: float, b: float, R: float, values: np.ndarray, K) -> np.ndarray:
+    """Covariance of the MSD values under the line ``(a, b)`` (negative D and σ² clipped to 0).
+
+    ``K`` is ``(K1, K2, K3)`` of :func:`_msd_cov_basis`.
+    """
+    K1, K2, K3 = K
+    Ddt = max(b / 4.0, 0.0)
+    s2 = max((a + 2.0 * R * b) / 4.0, 0.0)
+    if Ddt == 0 and s2 == 0:
+        s2 = max(float(values[0]) / 4.0, 0.0)  # only noise resolved: a noise-only model
+    return Ddt * Ddt * K1 + 2 * Ddt * s2 * K2 + s2 * s2 * K3
+
+
+def _best_n_points(lags: np.ndarray, cov: np.ndarray) -> int:
+    """The P (each available lag from the second one on) whose fitted slope varies least."""
+    W = _slope_weight_matrix(lags)  # W[j] = slope weights of the fit up to lags[j + 1]
+    var_b = np.einsum("pi,ij,pj->p", W, cov, W)
+    return int(lags[1:][int(np.argmin(var_b))])
 
 
 def _longest_run(f: np.ndarray) -> slice:
@@ -678,12 +671,8 @@ def fit_mle(
 
     Parameters
     ----------
-    x_um, y_um : array_like (n,)
-        Positions, µm.
-    frame_interval_s : float
-        Δt, s.
-    blur_R : float
-        Motion-blur coefficient (:func:`blur_coefficient`).
+    x_um, y_um, frame_interval_s, blur_R
+        As in :func:`fit_msd`: positions (µm), Δt (s), motion-blur coefficient.
     frames : array_like of int, optional
         Frame numbers; with gaps, only the longest gap-free run is used (the
         likelihood above is for consecutive frames).
@@ -704,9 +693,6 @@ def fit_mle(
     then a bounded Brent search between the neighbours of the best one.
     φ = 0 and 1 are the boundaries σ² = 0 and D = 0.
     """
-    from scipy import fft as sfft
-    from scipy import optimize
-
     dt = _positive("frame_interval_s", frame_interval_s)
     R = _blur_R(blur_R)
     f, x, y = _track(x_um, y_um, frames)
@@ -717,20 +703,62 @@ def fit_mle(
         raise ValueError(
             f"the track's longest gap-free run has {n} positions: expected at least 3 for the MLE"
         )
+    q, u, v = _dst_spectrum(xr, yr, R)
+    M = len(q)
+    if not np.any(q > 0):
+        return DiffusionFit("mle", 0.0, math.nan, 0.0, math.nan, n, M, dt, R)
+    best_phi = _best_phi(q, u, v, nonnegative_sigma2)
+    h = (1.0 - best_phi) * u + best_phi * v
+    A = float(np.sum(q / h) / (2 * M))
+    Ddt = A * (1.0 - best_phi)
+    s2 = A * best_phi
+    D_err, s2_err = _fisher_errors(Ddt * u + s2 * v, u, v, dt)
+    return DiffusionFit(
+        method="mle",
+        D_um2_per_s=Ddt / dt,
+        D_err_um2_per_s=D_err,
+        sigma2_um2=s2,
+        sigma2_err_um2=s2_err,
+        n_used=n,
+        n_points=M,
+        frame_interval_s=dt,
+        blur_R=R,
+    )
+
+
+def _dst_spectrum(xr: np.ndarray, yr: np.ndarray, R: float):
+    """``(q, u, v)`` of :func:`fit_mle`: the DST-I power of both axes' increments, and the
+    coefficients of DΔt and σ² in the variances ``λ_k``."""
+    from scipy import fft as sfft
+
     dx, dy = np.diff(xr), np.diff(yr)
     M = len(dx)
     q = sfft.dst(dx, type=1, norm="ortho") ** 2 + sfft.dst(dy, type=1, norm="ortho") ** 2
     c = np.cos(np.arange(1, M + 1) * np.pi / (M + 1))
     u = 2.0 * (1.0 - 2.0 * R * (1.0 - c))  # dλ/d(DΔt)
     v = 2.0 * (1.0 - c)  # dλ/dσ²
-    if not np.any(q > 0):
-        return DiffusionFit("mle", 0.0, math.nan, 0.0, math.nan, n, M, dt, R)
+    return q, u, v
+
+
+def _best_phi(q: np.ndarray, u: np.ndarray, v: np.ndarray, nonnegative_sigma2: bool) -> float:
+    """The fraction ``φ = σ²/(DΔt + σ²)`` that maximises the profile likelihood of
+    :func:`fit_mle`: a grid of 201 values, then a bounded Brent search between the best
+    one's neighbours."""
+    from scipy import optimize
+
+    M = len(q)
 
     def profile(phi):
         phi = np.atleast_1d(phi)[:, None]
         h = (1.0 - phi) * u + phi * v
         out = M * np.log(np.sum(q / h, axis=1)) + np.sum(np.log(h), axis=1)
         return np.where(np.all(h > 0, axis=1), out, np.inf)
+
+    def profile1(phi: float) -> float:
+        h = (1.0 - phi) * u + phi * v
+        if h.min() <= 0:
+            return math.inf
+        return M * math.log(float(np.sum(q / h))) + float(np.sum(np.log(h)))
 
     if nonnegative_sigma2:
         phi_min = 0.0
@@ -744,41 +772,21 @@ def fit_mle(
     i = int(np.argmin(vals))
     best_phi, best_val = float(grid[i]), float(vals[i])
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    def profile1(phi: float) -> float:
-        h = (1.0 - phi) * u + phi * v
-        if h.min() <= 0:
-            return math.inf
-        return M * math.log(float(np.sum(q / h))) + float(np.sum(np.log(h)))
-
     res = optimize.minimize_scalar(
         profile1, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10}
     )
-    if res.fun < best_val:
-        best_phi = float(res.x)
-    h = (1.0 - best_phi) * u + best_phi * v
-    A = float(np.sum(q / h) / (2 * M))
-    Ddt = A * (1.0 - best_phi)
-    s2 = A * best_phi
-    lam = Ddt * u + s2 * v
+    return float(res.x) if res.fun < best_val else best_phi
+
+
+def _fisher_errors(lam: np.ndarray, u: np.ndarray, v: np.ndarray, dt: float):
+    """Standard errors of D and σ² from the inverse Fisher information (both axes) at ``λ``."""
     G = np.stack([u * dt, v])  # dλ/dD, dλ/dσ²
     info = (G / lam) @ (G / lam).T
     try:
         cov = np.linalg.inv(info)
-        D_err = math.sqrt(max(cov[0, 0], 0.0))
-        s2_err = math.sqrt(max(cov[1, 1], 0.0))
+        return math.sqrt(max(cov[0, 0], 0.0)), math.sqrt(max(cov[1, 1], 0.0))
     except np.linalg.LinAlgError:  # pragma: no cover - singular only for M < 2
-        D_err = s2_err = math.nan
-    return DiffusionFit(
-        method="mle",
-        D_um2_per_s=Ddt / dt,
-        D_err_um2_per_s=D_err,
-        sigma2_um2=s2,
-        sigma2_err_um2=s2_err,
-        n_used=n,
-        n_points=M,
-        frame_interval_s=dt,
-        blur_R=R,
-    )
+        return math.nan, math.nan
 
 
 # --------------------------------------------------------------------------

@@ -14,15 +14,14 @@ what separates them.
 
 from __future__ import annotations
 
-import logging
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from qdloc.localise.registry import SHIPPED_MODELS, locator, shipped_model
+from qdloc.localise.trackpy import QuietTrackpy
 
 __all__ = [
     "DEFAULT_SEARCH_RANGE_PX",
@@ -36,23 +35,6 @@ __all__ = [
 DEFAULT_SEARCH_RANGE_PX = 25.0
 #: First columns of a track table (then the localiser's own columns).
 TRACK_COLUMNS = ("frame", "x", "y", "particle", "score")
-
-
-class _QuietTrackpy:
-    """Silence TrackPy's logger (``link`` logs every frame) and warnings, then restore them."""
-
-    def __enter__(self) -> _QuietTrackpy:
-        self._logger = logging.getLogger("trackpy")
-        self._level = self._logger.level
-        self._logger.setLevel(logging.ERROR + 1)
-        self._warnings = warnings.catch_warnings()
-        self._warnings.__enter__()
-        warnings.simplefilter("ignore")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._warnings.__exit__(*exc)
-        self._logger.setLevel(self._level)
 
 
 def localise_movie(
@@ -176,7 +158,7 @@ def link_tracks(
     df["frame"] = df["frame"].astype(np.int64)
     if "particle" in df.columns:
         df = df.drop(columns="particle")
-    with _QuietTrackpy():
+    with QuietTrackpy():
         linked = trackpy.link(df, float(sr), memory=int(memory))
     linked = linked.reset_index(drop=True)
     # renumber particles 0.. in order of first appearance
