@@ -14,10 +14,10 @@
     qdloc sweep --preset default --out data/sweep --jobs 2
 
 One module per subcommand (:mod:`qdloc.cli.simulate` holds ``simulate`` and ``concat``), each
-with ``add_parser(subparsers)`` and ``run(args)``; ``qdloc.cli._common`` holds what they
-share. ``python -m qdloc`` is the same program. A bad argument or an unreadable file ends the
-program with exit status 2 and one line on stderr; nothing is written then (sets and output
-files appear only when complete).
+listing its commands in ``COMMANDS`` (name, help texts, arguments, ``run``);
+``qdloc.cli._common`` holds what they share. ``python -m qdloc`` is the same program. A bad
+argument or an unreadable file ends the program with exit status 2 and one line on stderr;
+nothing is written then (sets and output files appear only when complete).
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     for module in SUBCOMMANDS:
-        module.add_parser(sub)
+        for command in module.COMMANDS:
+            parser = sub.add_parser(command.name, help=command.help, description=command.description)
+            command.add_arguments(parser)
+            parser.set_defaults(func=command.run)
     return p
 
 

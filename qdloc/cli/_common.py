@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -15,6 +16,7 @@ from qdloc.io import atomic_write_text
 from qdloc.localise.registry import METHODS, MethodUnavailable, locator
 
 __all__ = [
+    "Command",
     "CLIError",
     "Parser",
     "add_method_argument",
@@ -28,6 +30,21 @@ __all__ = [
 
 class CLIError(Exception):
     """A usage problem found after parsing; reported as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand of ``qdloc``: its name, its help texts, its arguments and what runs it.
+
+    Each module of :mod:`qdloc.cli` lists its commands in ``COMMANDS``;
+    :func:`qdloc.cli.build_parser` adds them, so that no module repeats the parser's set-up.
+    """
+
+    name: str
+    help: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
 
 
 class Parser(argparse.ArgumentParser):

@@ -11,24 +11,15 @@ import argparse
 import math
 from pathlib import Path
 
-from qdloc.cli._common import CLIError, finite_positive, read_csv_table, write_csv
+from qdloc.cli._common import CLIError, Command, finite_positive, read_csv_table, write_csv
 from qdloc.sim.params import SimParams
 from qdloc.transport.diffusion import DEFAULT_MIN_LENGTH, estimate_D, scanner_blur_coefficient
 
-__all__ = ["add_parser", "run"]
+__all__ = ["COMMANDS", "run"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``diffusion`` to the subcommands of ``qdloc``."""
-    d = subparsers.add_parser(
-        "diffusion",
-        help="diffusion coefficient of every track, with its uncertainty",
-        description="Estimate D of every track of a track CSV (frame, x, y, particle; x, y in "
-        "px), correcting for localisation error and motion blur (qdloc.transport.diffusion): "
-        "maximum likelihood (Berglund 2010, default) or an MSD fit with the optimal number of "
-        "points (Michalet 2010). One row per track: particle, n_frames, n_used, D_um2_per_s, "
-        "D_err_um2_per_s, sigma_nm, method.",
-    )
+def add_arguments(d: argparse.ArgumentParser) -> None:
+    """The arguments of ``qdloc diffusion``."""
     d.add_argument(
         "tracks", type=Path, metavar="TRACKS", help="track CSV (e.g. from 'qdloc track')"
     )
@@ -45,7 +36,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     d.add_argument("-o", "--output", type=Path, metavar="CSV",
                    help="write the table as CSV (default: print it)")
-    d.set_defaults(func=run)
 
 
 def _add_model_arguments(d: argparse.ArgumentParser) -> None:
@@ -124,3 +114,19 @@ def run(args: argparse.Namespace) -> int:
     if len(table):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
+
+
+#: The subcommands this module adds to ``qdloc``.
+COMMANDS = (
+    Command(
+        "diffusion",
+        help="diffusion coefficient of every track, with its uncertainty",
+        description="Estimate D of every track of a track CSV (frame, x, y, particle; x, y in "
+        "px), correcting for localisation error and motion blur (qdloc.transport.diffusion): "
+        "maximum likelihood (Berglund 2010, default) or an MSD fit with the optimal number of "
+        "points (Michalet 2010). One row per track: particle, n_frames, n_used, D_um2_per_s, "
+        "D_err_um2_per_s, sigma_nm, method.",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)

@@ -16,23 +16,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-from qdloc.cli._common import CLIError, read_csv_table
+from qdloc.cli._common import CLIError, Command, read_csv_table
 from qdloc.io import atomic_write_text
 from qdloc.study.scoring import score_predictions
 
-__all__ = ["add_parser", "run"]
+__all__ = ["COMMANDS", "run"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``evaluate`` to the subcommands of ``qdloc``."""
-    e = subparsers.add_parser(
-        "evaluate",
-        help="score localisations against a set's labels",
-        description="Area under the precision-recall curve at each tolerance (the paper's "
-        "70, 140, 210 nm), with Jaccard, precision, recall, F1 and lateral RMSE, and the mean "
-        "F1 over tolerances 0..max (qdloc.eval.metrics). Prediction frames are page indices of "
-        "the set's images.tif.",
-    )
+def add_arguments(e: argparse.ArgumentParser) -> None:
+    """The arguments of ``qdloc evaluate``."""
     e.add_argument(
         "--pred", required=True, type=Path, metavar="CSV", help="localisations: frame, x, y, score"
     )
@@ -46,7 +38,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="tolerances in nm (default 70 140 210)",
     )
     e.add_argument("--json", type=Path, metavar="FILE", help="also write the scores as JSON")
-    e.set_defaults(func=run)
 
 
 def format_scores(res: dict[str, Any]) -> str:
@@ -97,3 +88,18 @@ def run(args: argparse.Namespace) -> int:
         )
     print(format_scores(res))
     return 0
+
+
+#: The subcommands this module adds to ``qdloc``.
+COMMANDS = (
+    Command(
+        "evaluate",
+        help="score localisations against a set's labels",
+        description="Area under the precision-recall curve at each tolerance (the paper's "
+        "70, 140, 210 nm), with Jaccard, precision, recall, F1 and lateral RMSE, and the mean "
+        "F1 over tolerances 0..max (qdloc.eval.metrics). Prediction frames are page indices of "
+        "the set's images.tif.",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)

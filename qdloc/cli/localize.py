@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qdloc.cli._common import (
     CLIError,
+    Command,
     add_method_argument,
     add_model_argument,
     get_locator,
@@ -20,29 +21,20 @@ from qdloc.cli._common import (
 from qdloc.data.dataset import read_stack
 from qdloc.localise.registry import SHIPPED_MODELS, shipped_model
 
-__all__ = ["add_parser", "run"]
+__all__ = ["COMMANDS", "run"]
 
 #: The columns every localiser returns, first in the CSV.
 FIRST = ["frame", "x", "y", "score"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``localize`` to the subcommands of ``qdloc``."""
-    loc = subparsers.add_parser(
-        "localize",
-        help="localise dots in a TIFF stack, write a CSV",
-        description="Localise quantum dots in every frame of a single-channel TIFF stack "
-        "(or a set folder's images.tif). The CSV has one row per localisation: frame (page "
-        "index from 0), x, y (px, x = column, pixel centres at integers), score, and the "
-        "method's own columns.",
-    )
+def add_arguments(loc: argparse.ArgumentParser) -> None:
+    """The arguments of ``qdloc localize``."""
     loc.add_argument(
         "stack", type=Path, metavar="STACK", help="TIFF stack (2D or 3D), or a set folder"
     )
     add_method_argument(loc)
     loc.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="output CSV")
     add_model_argument(loc)
-    loc.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,3 +55,18 @@ def run(args: argparse.Namespace) -> int:
     write_csv(args.output, df)
     print(f"{len(df)} localisations in {len(images)} frames -> {args.output}")
     return 0
+
+
+#: The subcommands this module adds to ``qdloc``.
+COMMANDS = (
+    Command(
+        "localize",
+        help="localise dots in a TIFF stack, write a CSV",
+        description="Localise quantum dots in every frame of a single-channel TIFF stack "
+        "(or a set folder's images.tif). The CSV has one row per localisation: frame (page "
+        "index from 0), x, y (px, x = column, pixel centres at integers), score, and the "
+        "method's own columns.",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qdloc.cli._common import CLIError
+from qdloc.cli._common import CLIError, Command
 from qdloc.data.dataset import DEFAULT_CHUNK, concatenate_shards, write_dataset, write_paper_sets
 from qdloc.data.movieset import write_movies
 from qdloc.sim.params import SimParams
 
-__all__ = ["add_parser", "run"]
+__all__ = ["COMMANDS", "run"]
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -43,14 +43,8 @@ def _assignment(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``simulate`` and ``concat`` to the subcommands of ``qdloc``."""
-    s = subparsers.add_parser(
-        "simulate",
-        help="simulate a set (or the paper's five sets) to disk",
-        description="Simulate images, labels and trajectories and write them as a set "
-        "folder (images.tif, labels.csv, trajectories.npy, params.json). Writing is atomic.",
-    )
+def add_simulate_arguments(s: argparse.ArgumentParser) -> None:
+    """The arguments of ``qdloc simulate``."""
     _add_set_arguments(s)
     _add_param_arguments(s)
     s.add_argument(
@@ -64,21 +58,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_movie_arguments(s)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
-    s.set_defaults(func=run)
 
-    c = subparsers.add_parser(
-        "concat",
-        help="join the shards of a set into one set",
-        description="Join the N shards written with 'qdloc simulate --shard i/N' into one set, "
-        "byte for byte the set written without --shard.",
-    )
+
+def add_concat_arguments(c: argparse.ArgumentParser) -> None:
+    """The arguments of ``qdloc concat``."""
     c.add_argument(
         "shards", nargs="+", type=Path, metavar="SHARD_DIR", help="the folders of all N shards"
     )
     c.add_argument("--out", required=True, type=Path, help="folder of the joined set")
     c.add_argument("--force", action="store_true", help="replace an existing set")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
-    c.set_defaults(func=run)
 
 
 def _add_set_arguments(s: argparse.ArgumentParser) -> None:
@@ -285,3 +274,24 @@ def _concat(args: argparse.Namespace) -> int:
     out = concatenate_shards(args.shards, args.out, force=args.force, progress=not args.no_progress)
     print(f"wrote {out} from {len(args.shards)} shards")
     return 0
+
+
+#: The subcommands this module adds to ``qdloc``.
+COMMANDS = (
+    Command(
+        "simulate",
+        help="simulate a set (or the paper's five sets) to disk",
+        description="Simulate images, labels and trajectories and write them as a set "
+        "folder (images.tif, labels.csv, trajectories.npy, params.json). Writing is atomic.",
+        add_arguments=add_simulate_arguments,
+        run=run,
+    ),
+    Command(
+        "concat",
+        help="join the shards of a set into one set",
+        description="Join the N shards written with 'qdloc simulate --shard i/N' into one set, "
+        "byte for byte the set written without --shard.",
+        add_arguments=add_concat_arguments,
+        run=run,
+    ),
+)

@@ -20,9 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from qdloc.cli._common import Command
 from qdloc.study.sweep import PRESETS, SweepError, preset, run_sweep
 
-__all__ = ["add_parser", "run"]
+__all__ = ["COMMANDS", "run"]
 
 PROG = "qdloc sweep"
 
@@ -45,14 +46,8 @@ def _literal(text: str) -> Any:
         return t
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``sweep`` to the subcommands of ``qdloc``."""
-    p = subparsers.add_parser(
-        "sweep",
-        help="run a chapter over a grid of parameters with papermill (parallel, resumable)",
-        description="Run a chapter with papermill at every point of a parameter grid, keep every "
-        "executed notebook and gather the results files into one table (see qdloc.study.sweep).",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``qdloc sweep``."""
     p.add_argument("--preset", choices=sorted(PRESETS),
                    help="a named sweep: its notebook, grid and fixed parameters "
                    "(--notebook, --grid and --param given as well override its parts); "
@@ -72,7 +67,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="run every point again, even finished ones")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3)")
     p.add_argument("--quiet", action="store_true", help="print only the summary and failures")
-    p.set_defaults(func=run)
 
 
 def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -154,3 +148,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
+
+
+#: The subcommands this module adds to ``qdloc``.
+COMMANDS = (
+    Command(
+        "sweep",
+        help="run a chapter over a grid of parameters with papermill (parallel, resumable)",
+        description="Run a chapter with papermill at every point of a parameter grid, keep every "
+        "executed notebook and gather the results files into one table (see qdloc.study.sweep).",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)

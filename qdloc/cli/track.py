@@ -13,6 +13,7 @@ from pathlib import Path
 
 from qdloc.cli._common import (
     CLIError,
+    Command,
     add_method_argument,
     add_model_argument,
     finite_positive,
@@ -23,20 +24,11 @@ from qdloc.data.dataset import read_stack
 from qdloc.localise.registry import SHIPPED_MODELS
 from qdloc.transport.linking import DEFAULT_SEARCH_RANGE_PX, link_tracks, localise_movie
 
-__all__ = ["add_parser", "run"]
+__all__ = ["COMMANDS", "run"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``track`` to the subcommands of ``qdloc``."""
-    tr = subparsers.add_parser(
-        "track",
-        help="localise the dot in every frame of a movie and link the frames into tracks",
-        description="Localise quantum dots in every frame of a single-channel TIFF movie "
-        "(qdloc.transport.linking.localise_movie), keep the best-scored localisation(s) per "
-        "frame, and link them into tracks with trackpy.link. The CSV has one row per "
-        "localisation: frame, x, y (px, x = column, pixel centres at integers), particle, score, "
-        "and the method's own columns. Written atomically.",
-    )
+def add_arguments(tr: argparse.ArgumentParser) -> None:
+    """The arguments of ``qdloc track``."""
     tr.add_argument(
         "stack", type=Path, metavar="STACK", help="TIFF movie (T, H, W), or a set folder"
     )
@@ -65,7 +57,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="drop localisations scored below S (the method's score)",
     )
     tr.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="output CSV")
-    tr.set_defaults(func=run)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -101,3 +92,19 @@ def run(args: argparse.Namespace) -> int:
         f"-> {args.output}"
     )
     return 0
+
+
+#: The subcommands this module adds to ``qdloc``.
+COMMANDS = (
+    Command(
+        "track",
+        help="localise the dot in every frame of a movie and link the frames into tracks",
+        description="Localise quantum dots in every frame of a single-channel TIFF movie "
+        "(qdloc.transport.linking.localise_movie), keep the best-scored localisation(s) per "
+        "frame, and link them into tracks with trackpy.link. The CSV has one row per "
+        "localisation: frame, x, y (px, x = column, pixel centres at integers), particle, score, "
+        "and the method's own columns. Written atomically.",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)

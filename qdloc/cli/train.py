@@ -12,21 +12,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from qdloc.cli._common import CLIError
+from qdloc.cli._common import CLIError, Command
 from qdloc.localise.train import MODELS, train
 
-__all__ = ["add_parser", "run"]
+__all__ = ["COMMANDS", "run"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train`` to the subcommands of ``qdloc``."""
-    t = subparsers.add_parser(
-        "train",
-        help="train a localiser (compact or Keypoint R-CNN)",
-        description="Train a localiser with checkpoints every epoch (OUT/last.pt), model "
-        "selection on the validation split (OUT/best.pt) and training curves (OUT/history.csv). "
-        "--resume continues an interrupted run exactly where it stopped.",
-    )
+def add_arguments(t: argparse.ArgumentParser) -> None:
+    """The arguments of ``qdloc train``."""
     t.add_argument("--model", required=True, choices=list(MODELS), help="which localiser")
     t.add_argument("--profile", default="cpu", choices=["cpu", "paper", "test"],
                    help="cpu: reduced, trains on a CPU (default); paper: the paper's setting; "
@@ -43,7 +36,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="frcnn: a local torchvision keypointrcnn_resnet50_fpn COCO checkpoint "
                    "(default: train from scratch; nothing is downloaded)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
-    t.set_defaults(func=run)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -77,3 +69,17 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"trained {args.model} ({args.profile}); model file: {best or args.out}")
     return 0
+
+
+#: The subcommands this module adds to ``qdloc``.
+COMMANDS = (
+    Command(
+        "train",
+        help="train a localiser (compact or Keypoint R-CNN)",
+        description="Train a localiser with checkpoints every epoch (OUT/last.pt), model "
+        "selection on the validation split (OUT/best.pt) and training curves (OUT/history.csv). "
+        "--resume continues an interrupted run exactly where it stopped.",
+        add_arguments=add_arguments,
+        run=run,
+    ),
+)
