@@ -22,12 +22,13 @@
 # 24 x 25 pixels, a PSF three pixels wide, motion blur mostly along the columns, a few
 # photons on a background of 8.4 per pixel. It trains from scratch in minutes on two CPU
 # cores, and its training curves, and those of the Keypoint R-CNN when it has been trained
-# here, are read from the files the training wrote (`history.csv`).
+# here, are read from the files the training wrote (`history.csv`, through
+# {py:func}`qdloc.study.training_report.load_compact_run`).
 #
 # **What you will learn**
 #
-# - how the compact network (`qdloc.localise.compact`) turns an image into one position and a
-#   predicted error: a heat map with sub-pixel offsets, read out by spatial expectation;
+# - how the compact network ({py:mod}`qdloc.localise.compact`) turns an image into one position and
+#   a predicted error: a heat map with sub-pixel offsets, read out by spatial expectation;
 # - why it learns from fresh simulated images every epoch, and what its training curves and
 #   time per epoch look like on this machine;
 # - which symmetries of the scan can be used to average at test time (the mirror in x) and
@@ -45,41 +46,35 @@ results_dir = "../data/results"
 n_views = 2000  # fresh images per D for the symmetry check
 views_seed = 20  # their seed (not one of the paper's sets: 1, 2, 10, 11, 12)
 
-# %%
-import json
+# %% tags=["hide-input"]
 import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 
-from qdloc import SimParams, simulate
-from qdloc.plots import training as plots_training
-from qdloc.study.calibration import paper_row
-from qdloc.io import atomic_write_text
+from qdloc import SimParams
 from qdloc.eval.bounds import crlb_still_dot_nm
+from qdloc.io import write_results
 from qdloc.localise import compact
-from qdloc.study.evaluation import evaluate_compact
 from qdloc.localise.train import train
-from qdloc.localise.checkpoints import load_model_file
+from qdloc.plots import training as plots_training
+from qdloc.study import training_report as tr
+from qdloc.study.calibration import paper_row
+from qdloc.study.evaluation import evaluate_compact
 
 torch.set_num_threads(2)
-compact_dir = Path(models_dir) / "compact"
+compact_dir = Path(models_dir) / ("compact_retrained" if retrain else "compact")
 if retrain:
-    compact_dir = Path(models_dir) / "compact_retrained"
     kw = {} if retrain_epochs is None else {"epochs": int(retrain_epochs)}
     train("compact", "cpu", data_dir, compact_dir, seed=seed, progress=False, **kw)
-model_path = compact_dir / "compact.pt"
-model = load_model_file(model_path, kind="compact")
-params = SimParams.from_dict(model["sim_params"])
-config = compact.CompactConfig.from_dict(model["config"])
-meta = model["meta"]
-print(f"model file: {model_path.name} in {compact_dir.name}/")
-print(f"trained for N_qd = {params.n_qd:g}, N_bkg = {params.n_bkg:g}, start margin {params.start_margin_px:g} px")
+run = tr.load_compact_run(compact_dir)
+params, history, scan = run.params, run.history, run.scan
+print(f"model file: {run.model_path.name} in {compact_dir.name}/\ntrained for N_qd = "
+      f"{params.n_qd:g}, N_bkg = {params.n_bkg:g}, start margin {params.start_margin_px:g} px")
 if params != SimParams():
-    print("note: SimParams() has changed since this model was trained; the model is used at its own parameters")
+    print("note: SimParams() has changed since this model was trained; it keeps its own")
 
 # %% [markdown]
 # ## The network
@@ -106,11 +101,10 @@ if params != SimParams():
 #    along the precision-recall curve.
 
 # %%
-net = compact.CompactNet(config, tuple(model["image_shape"]))
-print(net)
-print(f"parameters: {compact.count_parameters(net):,}")
-print(f"multiply-accumulates per image and view: {compact.macs_per_image(net) / 1e6:.2f} M")
-print(f"weights file: {model_path.stat().st_size / 1e3:.0f} kB")
+print(run.net)
+print(f"parameters: {compact.count_parameters(run.net):,}")
+print(f"multiply-accumulates per image and view: {compact.macs_per_image(run.net) / 1e6:.2f} M")
+print(f"weights file: {run.model_path.stat().st_size / 1e3:.0f} kB")
 
 # %% [markdown]
 # ## Training on fresh images
@@ -125,24 +119,12 @@ print(f"weights file: {model_path.stat().st_size / 1e3:.0f} kB")
 # on the validation split (the paper preset's `val`, 2,984 images).
 
 # %%
-history = pd.read_csv(compact_dir / "history.csv")
-best_epoch = int(meta["best_epoch"])
-epoch_s = history["epoch_time_s"]
-train_min = float(epoch_s.sum()) / 60
-sim_share = float(history["sim_time_s"].sum() / epoch_s.sum())
-images_seen = config.images_per_epoch * len(history)
-print(f"epochs: {len(history)} of {config.images_per_epoch:,} fresh images ({images_seen:,} in all)")
-print(f"selected epoch: {best_epoch} (smallest validation mean error, "
-      f"{history.loc[best_epoch - 1, 'val_mean_error_nm']:.1f} nm)")
-print(f"time per epoch: {epoch_s.mean():.0f} s on average ({epoch_s.min():.0f} .. {epoch_s.max():.0f} s); "
-      f"total {train_min:.1f} min on {meta['threads']} threads")
-print(f"share of the time spent simulating the fresh images: {100 * sim_share:.0f} %")
-print(f"machine: {meta['machine']}")
-print("command:", meta["command"])
+print(tr.describe_history(run))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-plots_training.plot_training_curves(history, selected_epoch=best_epoch, title="compact network")
+plots_training.plot_training_curves(history, selected_epoch=int(run.meta["best_epoch"]),
+                                    title="compact network")
 plt.show()
 
 # %% [markdown]
@@ -163,29 +145,17 @@ plt.show()
 # time-reversible, but this simulator starts every walk in a box (`start_margin_px` from the
 # edges) and in focus, and lets it end anywhere: the rotated images show walks that *end* in
 # the box, another population. The network, trained on the real one, tells them apart.
+# {py:func}`qdloc.study.training_report.view_errors` localises every view of fresh images
+# and maps the estimates back.
 
 # %%
-H, W = params.height_px, params.width_px
-m = params.start_margin_px
-errors, outside = {}, {}
-for D in (0.0, 0.75, 1.75):
-    sim = simulate(n_views, params, seed=views_seed, D=D)
-    for view, (axes, _, _) in compact.VIEWS.items():
-        imgs = np.ascontiguousarray(np.flip(sim.images, axes)) if axes else sim.images
-        pred = compact.compact_locate(imgs, model_path, tta=False)
-        xy = compact.map_view_xy(view, pred[["x", "y"]].to_numpy(), (H, W))
-        errors.setdefault(view, {})[D] = float(np.hypot(*(xy - sim.centroids).T).mean() * params.pixel_size_um * 1000)
-    end = sim.trajectories[:, -1, :2] / params.pixel_size_um
-    outside[D] = float(np.mean((end[:, 0] < m) | (end[:, 0] > W - 1 - m) | (end[:, 1] < m) | (end[:, 1] > H - 1 - m)))
-views_table = pd.DataFrame(errors).T
-views_table.index.name = "view"
-views_table.columns = [f"D={D:g}" for D in views_table.columns]
+views_table, outside = tr.view_errors(run.model_path, params, n=n_views, seed=views_seed)
 print("mean error (nm) of the network on each view, mapped back:")
 print(views_table.round(1).to_string())
 print("relative to the plain images (%):")
 print((100 * (views_table / views_table.loc["identity"] - 1)).round(1).to_string())
-print("walks that end outside their start box (%):", {f"D={D:g}": round(100 * v) for D, v in outside.items()},
-      "(start outside it: 0 %)")
+print("walks that end outside their start box (%):",
+      {f"D={D:g}": round(100 * v) for D, v in outside.items()}, "(start outside it: 0 %)")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -196,31 +166,25 @@ plt.show()
 # For a dot that does not move (D = 0) every view is as good as the plain image: the start box
 # is then also the end box, and the rotation is exact. For a moving dot the mirror in x is
 # still as good, while flipping the rows or rotating (both reverse the order of the lines)
-# costs several per cent, more at larger D. So `compact_locate(..., tta=True)`, the default,
-# averages each image with its mirror in x (twice the compute); the rotation would make the
-# average worse.
+# costs several per cent, more at larger D. So
+# {py:func}`qdloc.localise.compact.compact_locate` (`tta=True`, the default) averages each
+# image with its mirror in x (twice the compute); the rotation would make the average worse.
 
 # %% [markdown]
 # ## On the paper's test sets
 #
 # The three test sets of §4.1 (2,570 images at D = 0.75, 2,410 at D = 1 and 1,870 at
 # D = 1.75 µm²/s), at the model's simulator parameters, scored with the paper's AUC of the
-# precision-recall curve (chapter 06), next to the paper's Keypoint R-CNN ("FCNN" in its
-# Table 1).
+# precision-recall curve (chapter 06; {py:func}`qdloc.study.evaluation.evaluate_compact`), next
+# to the paper's Keypoint R-CNN ("FCNN" in its Table 1).
 
 # %%
-evaluation = evaluate_compact(model_path, data_dir)
-ours = evaluation.set_index("D")[["auc_70nm", "auc_140nm", "auc_210nm"]]
-ours.columns = [70.0, 140.0, 210.0]
+evaluation = evaluate_compact(run.model_path, data_dir)
 paper = paper_row("FCNN")
-table = pd.concat({"compact": ours, "paper FCNN": paper, "difference": ours - paper}, axis=1).round(3)
-table.index.name = "D (µm²/s)"
+ours, table, short = tr.paper_comparison(evaluation, paper)
 print(table.to_string())
-short = [(D, e, float(ours.loc[D, e] - paper.loc[D, e])) for D in paper.index for e in paper.columns
-         if ours.loc[D, e] < paper.loc[D, e]]
 print(f"cells at or above the paper's: {9 - len(short)} of 9")
-for D, e, d in short:
-    print(f"  short: D = {D:g}, {e:.0f} nm by {-d:.3f}")
+print(pd.DataFrame(short).round(3).to_string(index=False))
 print("mean error (nm):", evaluation.set_index("D")["mean_error_nm"].round(1).to_dict())
 
 # %% [markdown]
@@ -228,54 +192,45 @@ print("mean error (nm):", evaluation.set_index("D")["mean_error_nm"].round(1).to
 #
 # Two questions tell a weak network from a hard problem. First, does the same network, trained
 # the same way, do better when the dot is brighter? The scan below (`nqd_scan.csv`, made by
-# `qdloc.study.evaluation.scan_n_qd` with a shorter schedule, the command is in the model
+# {py:func}`qdloc.study.evaluation.scan_n_qd` with a shorter schedule, the command is in the model
 # folder's README) trains it from scratch at several $N_{qd}$. Second, how far is it from the
 # floor? For a dot that does not move, the Cramér-Rao bound (Mortensen et al. 2010) follows
 # from the Fisher information of the pixelated Poisson model,
 # $I_{ab} = \sum_{ij} \partial_a\lambda_{ij}\,\partial_b\lambda_{ij} / \lambda_{ij}$,
-# computed exactly by `crlb_still_dot_nm`. A moving dot can only be harder to localise; the
-# distance between the network's error and the bound is the price of the motion (the parts of
-# the trajectory recorded while the beam was elsewhere) plus whatever the network misses.
+# computed exactly by {py:func}`qdloc.eval.bounds.crlb_still_dot_nm`. A moving dot can only be
+# harder to localise; the distance between the network's error and the bound is the price of the
+# motion (the parts of the trajectory recorded while the beam was elsewhere) plus whatever the
+# network misses.
 
 # %%
 crlb = crlb_still_dot_nm(params)
-crlb_mean = crlb["sigma_nm"] * math.sqrt(math.pi / 2)  # mean distance of a 2-D Gaussian error
-print(f"signal photons of a still dot in focus: {crlb['signal_photons']:.0f}; background {params.n_bkg:g} per pixel")
-print(f"CRLB of a still dot: {crlb['sigma_x_nm']:.1f} nm (x), {crlb['sigma_y_nm']:.1f} nm (y); "
-      f"as a mean distance {crlb_mean:.1f} nm")
-for D, e in evaluation.set_index("D")["mean_error_nm"].items():
-    print(f"D = {D:4g}: network mean error {e:.1f} nm = {e / crlb_mean:.1f} x the still-dot floor")
-scan_path = compact_dir / "nqd_scan.csv"
-scan = pd.read_csv(scan_path) if scan_path.exists() else None
-if scan is None:
-    print("no signal scan in", compact_dir.name)
-else:
+crlb_mean = tr.crlb_mean_distance_nm(crlb["sigma_nm"])
+print(f"signal photons of a still dot in focus: {crlb['signal_photons']:.0f}; background "
+      f"{params.n_bkg:g} per pixel\nCRLB of a still dot: {crlb['sigma_x_nm']:.1f} nm (x), "
+      f"{crlb['sigma_y_nm']:.1f} nm (y); as a mean distance {crlb_mean:.1f} nm")
+print((evaluation.set_index("D")["mean_error_nm"] / crlb_mean).round(1)
+      .rename("network mean error / still-dot floor").to_string())
+if scan is not None:
     cols = ["n_qd", "D", "auc_70nm", "auc_140nm", "auc_210nm", "mean_error_nm", "crlb_nm"]
     print(scan[cols].round(3).to_string(index=False))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 if scan is not None:
-    plots_training.plot_nqd_scan(scan, paper_row("FCNN"), default_n_qd=params.n_qd)
+    plots_training.plot_nqd_scan(scan, paper, default_n_qd=params.n_qd)
     plt.show()
 
 # %%
 if scan is not None:
-    beats = {}
-    for n_qd, g in scan.groupby("n_qd"):
-        g = g.set_index("D")
-        beats[n_qd] = all(g.loc[D, f"auc_{int(e)}nm"] >= paper.loc[D, e] for D in paper.index for e in paper.columns)
-    first = min((n for n, ok in beats.items() if ok), default=None)
-    print("every cell at or above the paper's row at N_qd =", [f"{n:g}" for n, ok in beats.items() if ok])
-    if first is not None:
-        print(f"smallest such N_qd in the scan: {first:g} ({first / params.n_qd:.2f} x the calibrated value)")
-    lo, hi = scan["n_qd"].min(), scan["n_qd"].max()
-    c = scan.groupby("n_qd")["crlb_nm"].first()
-    e = scan.groupby("n_qd")["mean_error_nm"].mean()
-    print(f"from N_qd = {lo:g} to {hi:g}: the still-dot bound falls {c[lo] / c[hi]:.1f} x, "
-          f"the network's mean error (over the three D) {e[lo] / e[hi]:.1f} x")
+    ss = tr.nqd_scan_summary(scan, paper, calibrated_n_qd=params.n_qd)
+    print("every cell at or above the paper's row at N_qd =", ss["beats"],
+          f"(the smallest: {ss['first_ratio']:.2f} x the calibrated value)")
+    print(f"from N_qd = {ss['lo']:g} to {ss['hi']:g}: the still-dot bound falls "
+          f"{ss['crlb_fall']:.1f} x, the network's mean error (over the three D) "
+          f"{ss['error_fall']:.1f} x")
+still = views_table.loc["identity", "D=0"]
 print(f"a dot that does not move (D = 0, outside the training range): network mean error "
-      f"{views_table.loc['identity', 'D=0']:.1f} nm = {views_table.loc['identity', 'D=0'] / crlb_mean:.1f} x the floor")
+      f"{still:.1f} nm = {still / crlb_mean:.1f} x the floor")
 
 # %% [markdown]
 # The brighter the dot, the better every cell, and only a little more light than the
@@ -290,24 +245,17 @@ print(f"a dot that does not move (D = 0, outside the training range): network me
 # %% [markdown]
 # ## The paper's network: Keypoint R-CNN
 #
-# `qdloc.localise.frcnn` trains torchvision's Keypoint R-CNN as the paper did (profile `paper`)
-# or reduced to fit a CPU (profile `cpu`); its files go to `frcnn_cpu/`.
+# {py:mod}`qdloc.localise.frcnn` trains torchvision's Keypoint R-CNN as the paper did (profile
+# `paper`) or reduced to fit a CPU (profile `cpu`); its files go to `frcnn_cpu/`.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-frcnn_history_path = Path(models_dir) / "frcnn_cpu" / "history.csv"
-frcnn = None
-if frcnn_history_path.exists():
-    frcnn = pd.read_csv(frcnn_history_path)
-    auc_cols = plots_training.auc_columns(frcnn)
-    sel = int(frcnn.loc[frcnn[auc_cols[140.0]].idxmax(), "epoch"]) if 140.0 in auc_cols else None
-    t = frcnn["epoch_time_s"] + (frcnn["val_time_s"] if "val_time_s" in frcnn.columns else 0)
-    print(f"Keypoint R-CNN (cpu profile): {len(frcnn)} epochs so far, {t.mean() / 60:.1f} min per epoch "
-          f"({t.sum() / 60:.0f} min in all); best validation AUC at 140 nm in epoch {sel}")
-    plots_training.plot_training_curves(frcnn, selected_epoch=sel, title="Keypoint R-CNN (cpu profile)")
+frcnn = tr.read_history(Path(models_dir) / "frcnn_cpu")
+print(tr.describe_frcnn_history(frcnn))
+if frcnn is not None:
+    plots_training.plot_training_curves(frcnn, tr.frcnn_history_summary(frcnn)["selected_epoch"],
+                                        title="Keypoint R-CNN (cpu profile)")
     plt.show()
-else:
-    print("The Keypoint R-CNN has not been trained here yet (no frcnn_cpu/history.csv).")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -321,30 +269,9 @@ plt.show()
 # The chapter's numbers go to `05_training.json` in `results_dir`.
 
 # %%
-results = {
-    "model_file": f"compact/{model_path.name}" if not retrain else f"compact_retrained/{model_path.name}",
-    "sim_params": params.to_dict(),
-    "config": config.to_dict(),
-    "parameters": compact.count_parameters(net),
-    "macs_per_view": compact.macs_per_image(net),
-    "epochs": len(history),
-    "selected_epoch": best_epoch,
-    "selected_by": compact.SELECT_BY,
-    "train_time_s": round(float(epoch_s.sum()), 1),
-    "mean_epoch_time_s": round(float(epoch_s.mean()), 1),
-    "machine": meta["machine"],
-    "command": meta["command"],
-    "view_mean_error_nm": {v: {f"{D:g}": round(e, 2) for D, e in d.items()} for v, d in errors.items()},
-    "auc": {f"{D:g}": {f"{e:g}": round(float(ours.loc[D, e]), 4) for e in ours.columns} for D in ours.index},
-    "paper_fcnn_auc": {f"{D:g}": {f"{e:g}": float(paper.loc[D, e]) for e in paper.columns} for D in paper.index},
-    "cells_short": [{"D": D, "eps_nm": e, "by": round(-d, 4)} for D, e, d in short],
-    "mean_error_nm": {f"{D:g}": round(float(v), 2) for D, v in evaluation.set_index("D")["mean_error_nm"].items()},
-    "crlb_still_dot_nm": {k: round(v, 3) for k, v in crlb.items()},
-    "frcnn_epochs": None if frcnn is None else len(frcnn),
-}
-path = Path(results_dir) / "05_training.json"
-atomic_write_text(path, json.dumps(results, indent=2) + "\n")
-print("written:", path.name)
+results = tr.training_results(f"{compact_dir.name}/{run.model_path.name}", run, views_table, ours,
+                              paper, short, evaluation, crlb, None if frcnn is None else len(frcnn))
+print("written:", write_results(results_dir, "05_training.json", results).name)
 
 # %% [markdown]
 # ## Exercises
@@ -386,9 +313,7 @@ assert line_nm < 0.1 * params.sigma_xy_um * 1000 < retrace_nm
 # Solution:
 
 # %% tags=["hide-input"]
-final_err = float(history["val_mean_error_nm"].iloc[-1])
-first = int(history.loc[history["val_mean_error_nm"] <= 1.02 * final_err, "epoch"].iloc[0])
-frac = float(history.loc[: first - 1, "epoch_time_s"].sum() / epoch_s.sum())
+final_err, first, frac = tr.epochs_to_within(history, rel=0.02)
 print(f"within 2 % of the final {final_err:.1f} nm after epoch {first} of {len(history)} "
       f"({100 * frac:.0f} % of the training time)")
 assert 1 <= first <= len(history)

@@ -18,10 +18,11 @@
 #
 # The paper scores its localisers with one number per test set and tolerance: the area
 # under the precision-recall curve (AUC, §4.8, Table 1). This chapter builds that score
-# (`qdloc.eval.metrics`), runs the paper's intensity-based baseline, TrackPy
-# (`qdloc.localise.trackpy`), on the three test sets, and uses the paper's TrackPy row to pin
-# the values the paper leaves open (`qdloc.study.calibration`). The figures come from
-# `qdloc.plots.evaluation`.
+# ({py:mod}`qdloc.eval.metrics`), runs the paper's intensity-based baseline, TrackPy
+# ({py:mod}`qdloc.localise.trackpy`), on the three test sets, and uses the paper's TrackPy row to
+# pin the values the paper leaves open ({py:mod}`qdloc.study.calibration`). Table 1 is assembled
+# by {py:mod}`qdloc.study.table1`, the errors are measured by {py:mod}`qdloc.study.errors`,
+# and the figures come from {py:mod}`qdloc.plots.evaluation`.
 #
 # **What you will learn**
 #
@@ -57,37 +58,34 @@ n_err = 200  # images per D in the error-vs-D sweep (all three methods)
 err_seed = 20  # seed of the error-vs-D images (the same seed at every D)
 fig3_frames = [0, 1, 2, 3]  # images of test_D1 shown as the paper's Fig. 3
 
-# %%
+# %% tags=["hide-input"]
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 import trackpy
 
-import qdloc
-from qdloc import PAPER, simulate
+from qdloc import PAPER
+from qdloc.eval import metrics
+from qdloc.eval.bounds import crlb_still_dot_nm
+from qdloc.io import write_results
+from qdloc.localise.trackpy import trackpy_locate
 from qdloc.plots import evaluation as pe
-from qdloc.localise.trackpy import brightest_per_frame, trackpy_locate
-from qdloc.study.calibration import CALIBRATED_TRACKPY, locate_test_sets, max_abs_difference, paper_row, pr_curves, read_table1, row_difference, row_from_features, sensitivity, simulate_test_set, sweep, write_table1
+from qdloc.study import calibration as cal
+from qdloc.study import errors
+from qdloc.study import table1 as t1
 from qdloc.study.constants import PAPER_TEST_SETS, TOLERANCE
-from qdloc.eval.metrics import (
-    auc_table,
-    average_precision,
-    detection_metrics,
-    f1_integral,
-    match_predictions,
-    precision_recall,
-)
-from qdloc.sim.psf import signal_counts
 
 params = PAPER  # the simulator's parameters, calibrated unknowns included
-tpp = CALIBRATED_TRACKPY
+tpp = cal.CALIBRATED_TRACKPY
 pd.set_option("display.width", 120)
-print(f"N_qd = {params.n_qd} (peak signal {params.peak_signal:.2f} photons, "
-      f"N_bkg = {params.n_bkg}), start margin = {params.start_margin_px} px, "
-      f"start z spread = {params.start_z_sd_um} um")
-print(f"TrackPy {trackpy.__version__}: diameter = {tpp.diameter} px, minmass = {tpp.minmass}")
+print(f"N_qd = {params.n_qd} (peak signal {params.peak_signal:.2f} photons, N_bkg = "
+      f"{params.n_bkg}), start margin = {params.start_margin_px} px, start z spread = "
+      f"{params.start_z_sd_um} um\nTrackPy {trackpy.__version__}: diameter = {tpp.diameter} px, "
+      f"minmass = {tpp.minmass}")
 
 # %% [markdown]
 # ## The metric
@@ -100,8 +98,8 @@ print(f"TrackPy {trackpy.__version__}: diameter = {tpp.diameter} px, minmass = {
 # **false positive** (FP) when it is too far or a duplicate; a label with no TP is a
 # **false negative** (FN). The tolerances are 70, 140 and 210 nm, 1, 2 and 3 pixels.
 #
-# `qdloc.eval.metrics.match_predictions` ranks all predictions of a set by descending score and
-# walks down the ranking, matching greedily. Lowering a score threshold $t$ step by step
+# {py:func}`qdloc.eval.metrics.match_predictions` ranks all predictions of a set by descending score
+# and walks down the ranking, matching greedily. Lowering a score threshold $t$ step by step
 # admits more predictions and traces the **precision-recall curve**,
 #
 # $$ \text{precision}(t) = \frac{TP(t)}{TP(t) + FP(t)}, \qquad
@@ -117,18 +115,15 @@ print(f"TrackPy {trackpy.__version__}: diameter = {tpp.diameter} px, minmass = {
 
 # %%
 toy_truth = np.array([[5.0, 5.0], [10.0, 10.0], [15.0, 8.0]])
-toy = pd.DataFrame({
-    "frame": [0, 0, 1, 2],
-    "x": [5.5, 9.0, 12.5, 15.0],
-    "y": [5.0, 5.0, 10.0, 8.2],
-    "score": [0.9, 0.3, 0.8, 0.6],
-})
-m = match_predictions(toy.frame, toy.x, toy.y, toy.score, toy_truth, eps_nm=140.0)
-curve = precision_recall(toy.frame, toy.x, toy.y, toy.score, toy_truth, eps_nm=140.0)
+toy = pd.DataFrame({"frame": [0, 0, 1, 2], "x": [5.5, 9.0, 12.5, 15.0],
+                    "y": [5.0, 5.0, 10.0, 8.2], "score": [0.9, 0.3, 0.8, 0.6]})
+m = metrics.match_predictions(toy.frame, toy.x, toy.y, toy.score, toy_truth, eps_nm=140.0)
+curve = metrics.precision_recall(toy.frame, toy.x, toy.y, toy.score, toy_truth, eps_nm=140.0)
 ranked = toy.iloc[m.order].assign(dist_nm=m.dist_nm.round(1), TP=m.is_tp,
                                   recall=curve.recall.round(3), precision=curve.precision.round(3))
 print(ranked.to_string(index=False))
-print(f"AUC = {average_precision(curve.recall, curve.precision):.3f}  (= 1/3 * 1 + 1/3 * 2/3)")
+auc = metrics.average_precision(curve.recall, curve.precision)
+print(f"AUC = {auc:.3f}  (= 1/3 * 1 + 1/3 * 2/3)")
 
 # %% [markdown]
 # The second-ranked prediction is 175 nm from its label, beyond 140 nm: an FP, and no other
@@ -143,9 +138,8 @@ print(f"AUC = {average_precision(curve.recall, curve.precision):.3f}  (= 1/3 * 1
 # $\varepsilon$ without choosing one tolerance.
 
 # %%
-print({k: (round(v, 3) if isinstance(v, float) else v)
-       for k, v in detection_metrics(toy, toy_truth, eps_nm=140.0).items()})
-print(f"F1 integral 0-210 nm: {f1_integral(toy, toy_truth):.3f}")
+print(pd.Series(metrics.detection_metrics(toy, toy_truth, eps_nm=140.0)).round(3).to_string())
+print(f"F1 integral 0-210 nm: {metrics.f1_integral(toy, toy_truth):.3f}")
 
 # %% [markdown]
 # ## TrackPy, the intensity-based baseline
@@ -155,7 +149,7 @@ print(f"F1 integral 0-210 nm: {f1_integral(toy, toy_truth):.3f}")
 # the local maxima that are at least `separation` apart and brighter than the 64th
 # percentile, refines each by the centre of mass of the pixels within `diameter`/2, and
 # reports the integrated brightness of the band-passed feature, its **mass**.
-# `qdloc.localise.trackpy.trackpy_locate` runs `trackpy.locate` on every frame and returns
+# {py:func}`qdloc.localise.trackpy.trackpy_locate` runs `trackpy.locate` on every frame and returns
 # TrackPy's columns plus `score = mass`, so the brightest features lead the ranking.
 #
 # The paper gives no settings (it cites TrackPy 0.5); we keep TrackPy's defaults, a
@@ -166,17 +160,11 @@ print(f"F1 integral 0-210 nm: {f1_integral(toy, toy_truth):.3f}")
 # A diameter of 7 px is on the small side for a spot of $\sigma$ = 3 px: the centre-of-mass
 # window cuts the spot and pulls the estimate towards the pixel it started from
 # ("pixel locking"). Simulate, then recover: bright dots that do not move (D = 0), at
-# random positions, located with 7 and 11 px.
+# random positions, located with 7 and 11 px ({py:func}`qdloc.study.errors.pixel_locking`).
 
 # %%
-still = simulate(200, params.replace(n_qd=2000.0, start_margin_px=6.0), seed=seed, D=0.0)
-for d in (7, 11):
-    f = trackpy_locate(still.images, tpp.replace(diameter=d))
-    top = brightest_per_frame(f)
-    err_px = np.hypot(top.x.to_numpy() - still.centroids[top.frame, 0],
-                      top.y.to_numpy() - still.centroids[top.frame, 1])
-    print(f"diameter {d:2d} px: {len(top)}/200 dots found, error mean {err_px.mean():.2f} px, "
-          f"max {err_px.max():.2f} px ({err_px.max() * params.pixel_size_um * 1e3:.0f} nm)")
+print(errors.pixel_locking(params, tpp, diameters=(7, 11), n=200, seed=seed)
+      .round(2).to_string(index=False))
 
 # %% [markdown]
 # With 7 px a still, bright dot is misplaced by up to about half a pixel, a large part of
@@ -188,7 +176,7 @@ for d in (7, 11):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-demo = simulate_test_set("test_D1", params, n=4)
+demo = cal.simulate_test_set("test_D1", params, n=4)
 demo_f = trackpy_locate(demo.images, tpp)
 pe.plot_features(demo.images, demo_f, demo.centroids, params, trajectories=demo.trajectories)
 plt.show()
@@ -215,7 +203,7 @@ plt.show()
 # lines: the paper's row.
 
 # %%
-auc_nqd = sweep("n_qd", nqd_grid, params, tpp, n_per_set=n_sweep)
+auc_nqd = cal.sweep("n_qd", nqd_grid, params, tpp, n_per_set=n_sweep)
 print(auc_nqd.pivot_table(index="value", columns=["D_um2_per_s", "eps_nm"], values="auc")
       .round(2).to_string())
 
@@ -238,17 +226,14 @@ plt.show()
 # diameter and its mass threshold.
 
 # %%
-sens = sensitivity(
-    {"start_z_sd_um": z_grid, "start_margin_px": margin_grid,
-     "diameter": diameter_grid, "minmass": minmass_grid},
-    params, tpp, n_per_set=n_sweep,
-)
+sens = cal.sensitivity({"start_z_sd_um": z_grid, "start_margin_px": margin_grid,
+                    "diameter": diameter_grid, "minmass": minmass_grid},
+                   params, tpp, n_per_set=n_sweep)
 chosen = {"start_z_sd_um": params.start_z_sd_um, "start_margin_px": params.start_margin_px,
           "diameter": tpp.diameter, "minmass": tpp.minmass}
-table = sens[sens.eps_nm == 210.0].pivot_table(index=["param", "value"], columns="D_um2_per_s",
-                                                values="auc", sort=False)
 print("AUC at 210 nm")
-print(table.round(2).to_string())
+print(sens[sens.eps_nm == 210.0].pivot_table(index=["param", "value"], columns="D_um2_per_s",
+                                             values="auc", sort=False).round(2).to_string())
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -279,14 +264,9 @@ plt.show()
 # the same starts, the same random steps and the same uniforms behind the photon noise):
 
 # %%
-seed_d1 = PAPER_TEST_SETS["test_D1"][1]
-same = {D: simulate(2 * n_sweep, params, seed=seed_d1, D=D) for D in (0.75, 1.0)}
-same_row = {D: auc_table(trackpy_locate(s.images, tpp), s.centroids) for D, s in same.items()}
-paper_tp = paper_row()
-for e in (140.0, 210.0):
-    print(f"eps = {e:3.0f} nm: drop from D = 0.75 to 1, same images: "
-          f"{same_row[0.75][e] - same_row[1.0][e]:.3f}; paper: "
-          f"{paper_tp.loc[0.75, e] - paper_tp.loc[1.0, e]:.2f}")
+drop = errors.same_images_drop(params, tpp, 2 * n_sweep, PAPER_TEST_SETS["test_D1"][1],
+                               cal.paper_row())
+print("drop of the AUC from D = 0.75 to 1 (ours: the same images)\n" + drop.round(3).to_string())
 
 # %% [markdown]
 # Our drop is well short of the paper's, in every setting we tried, and between the two
@@ -297,68 +277,29 @@ for e in (140.0, 210.0):
 # Which values the paper pins, and which this calibration pins:
 
 # %%
-sets = PAPER_TEST_SETS.values()
-pinned = pd.DataFrame(
-    [
-        ("image size", f"{params.height_px} x {params.width_px} px", "paper §4.1"),
-        ("pixel size", f"{params.pixel_size_um} um", "paper §4.1"),
-        ("pixel dwell / line retrace",
-         f"{params.dwell_s * 1e6:g} us / {params.retrace_s * 1e3:g} ms", "paper §4.1, §4.6.1"),
-        ("PSF sigma_xy / sigma_z", f"{params.sigma_xy_um} / {params.sigma_z_um} um",
-         "paper §4.6.3"),
-        ("N_bkg", f"{params.n_bkg}", "paper §4.6.3"),
-        ("D of the test sets", ", ".join(f"{D:g}" for _, _, D in sets) + " um^2/s", "paper §2"),
-        ("test set sizes", ", ".join(str(n) for n, _, _ in sets), "paper §4.1"),
-        ("test set seeds", ", ".join(str(s) for _, s, _ in sets), "this project"),
-        ("N_qd", f"{params.n_qd}", "this calibration"),
-        ("start x, y", f"uniform, margin {params.start_margin_px} px", "this calibration"),
-        ("start z", f"Normal(0, {params.start_z_sd_um} um)" if params.start_z_sd_um > 0
-         else "0 (the focal plane)", "this calibration"),
-        ("TrackPy diameter", f"{tpp.diameter} px", "this calibration (PSF)"),
-        ("TrackPy minmass", f"{tpp.minmass}", "this calibration (TrackPy default)"),
-        ("other TrackPy settings", f"TrackPy {trackpy.__version__} defaults", "choice"),
-        ("score ranking the PR curve", "TrackPy mass", "choice"),
-    ],
-    columns=["quantity", "value", "pinned by"],
-)
-print(pinned.to_string(index=False))
+print(t1.provenance_table(params, tpp, trackpy.__version__).to_string(index=False))
 
 # %% [markdown]
 # ## Table 1: TrackPy on the three test sets
 #
 # Now the full test sets (`n_per_set = None`): 2,570, 2,410 and 1,870 images at D = 0.75, 1
-# and 1.75 µm²/s, the same images that `qdloc.data.dataset` writes to disk (chapter 04). The row
-# goes to `table1.json` in `results_dir`, together with the paper's rows and what produced
+# and 1.75 µm²/s, the same images that {py:mod}`qdloc.data.dataset` writes to disk (chapter 04). The
+# row goes to `table1.json` in `results_dir`, together with the paper's rows and what produced
 # it; the table below is read back from that file.
 
 # %%
-features = locate_test_sets(params, tpp, n_per_set)
-row = row_from_features(features)
-n_used = {name: int(len(features[float(D)][1])) for name, (_, _, D) in PAPER_TEST_SETS.items()}
-metadata = {
-    "params": params.to_dict(),
-    "trackpy_params": tpp.to_dict(),
-    "n_per_set": n_used,
-    "test_sets": {k: {"n": n, "seed": s, "D_um2_per_s": D}
-                  for k, (n, s, D) in PAPER_TEST_SETS.items()},
-    "score": "mass",
-    "trackpy_version": trackpy.__version__,
-    "qdloc_version": qdloc.__version__,
-}
-path = write_table1(Path(results_dir) / "table1.json", {"TrackPy (ours)": row}, metadata)
-print(f"wrote {path.name}; images per set: {n_used}")
+features = cal.locate_test_sets(params, tpp, n_per_set)
+metadata = t1.trackpy_metadata(params, tpp, features, trackpy.__version__)
+path = cal.write_table1(Path(results_dir) / "table1.json",
+                    {t1.TP_NAME: cal.row_from_features(features)}, metadata)
+print(f"wrote {path.name}; images per set: {metadata['n_per_set']}")
 
 # %%
-table1 = read_table1(path)
-ours = table1["methods"]["TrackPy (ours)"]
-theirs = table1["paper"]["TrackPy"]
-diff = row_difference(ours, theirs)
-comparison = pd.DataFrame(
-    {"TrackPy (ours)": ours.stack(), "TrackPy (paper)": theirs.stack(), "difference": diff.stack()}
-).T
-comparison.columns = [f"D={D:g} {e:g}nm" for D, e in comparison.columns]
-print((comparison.round(3) + 0.0).to_string())
-worst = max_abs_difference(ours, theirs)
+table1 = cal.read_table1(path)
+ours, theirs = table1["methods"][t1.TP_NAME], table1["paper"]["TrackPy"]
+print(t1.rows_table({"TrackPy (ours)": ours, "TrackPy (paper)": theirs,
+                     "difference": cal.row_difference(ours, theirs)}).round(3).to_string())
+worst = cal.max_abs_difference(ours, theirs)
 print(f"largest |difference| = {worst:.3f} (tolerance {TOLERANCE})")
 if n_per_set is None:
     assert worst <= TOLERANCE, "TrackPy's row is not within the tolerance of the paper's"
@@ -372,14 +313,7 @@ if n_per_set is None:
 # The detection metrics of the same localisations at 210 nm, every feature counted:
 
 # %%
-det = pd.DataFrame({
-    D: {**{k: v for k, v in detection_metrics(f, c, eps_nm=210.0).items()
-           if k in ("jaccard", "precision", "recall", "f1", "rmse_lat_nm")},
-        "f1_integral": f1_integral(f, c), "features_per_image": len(f) / len(c)}
-    for D, (f, c) in features.items()
-}).T
-det.index.name = "D_um2_per_s"
-print(det.round(3).to_string())
+print(t1.detection_table(features, eps_nm=210.0).round(3).to_string())
 
 # %% [markdown]
 # TrackPy returns about 2.6 features per image, so its precision over all features is low
@@ -393,7 +327,7 @@ print(det.round(3).to_string())
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-pe.plot_pr_curves(pr_curves(features), ours)
+pe.plot_pr_curves(cal.pr_curves(features), ours)
 plt.show()
 
 # %% [markdown]
@@ -409,72 +343,31 @@ plt.show()
 # (byte-identical to the files under `data/paper` that chapter 04 writes):
 #
 # - **Keypoint R-CNN (ours)**: the paper's network (its "FCNN"), built by
-#   `qdloc.localise.frcnn` in the reduced `cpu` profile (ResNet-18 stages 1-3, 64-channel
+#   {py:mod}`qdloc.localise.frcnn` in the reduced `cpu` profile (ResNet-18 stages 1-3, 64-channel
 #   FPN, 6,000 training images, 4 epochs) and **trained from scratch**: this machine has no
 #   network, so no MS COCO weights, which the paper started from. The `paper` profile was
 #   not run (no GPU; about 750 CPU-hours). Its numbers come from the shipped weights
 #   `data/models/frcnn_cpu/frcnn_cpu.pt`, through the prediction files that
-#   `qdloc.localise.frcnn.predict_test_sets` wrote from them (`recompute_frcnn = True`
+#   {py:func}`qdloc.study.frcnn_run.predict_test_sets` wrote from them (`recompute_frcnn = True`
 #   localises the sets again with `frcnn_locate`, about 70 s).
 # - **Compact (ours)**: the 22k-parameter heat-map network of chapter 05
-#   (`qdloc.localise.compact`), from the shipped weights `data/models/compact/compact.pt`,
+#   ({py:mod}`qdloc.localise.compact`), from the shipped weights `data/models/compact/compact.pt`,
 #   run here (a few thousand images per second), with its mirror test-time augmentation.
 #
 # A model's numbers belong to the images it was trained for: each model file stores the
-# simulator parameters it was trained at, and `check_model_params` refuses a file whose
-# parameters differ from this chapter's. Each prediction file must hold one row per image.
+# simulator parameters it was trained at, and {py:func}`qdloc.study.calibration.check_model_params`
+# refuses a file whose parameters differ from this chapter's. Each prediction file must hold one row
+# per image.
 
 # %%
-import json
-
-import torch
-
-from qdloc.study.calibration import (
-    best_per_frame,
-    check_model_params,
-    compare_rows,
-    localisation_errors_nm,
-    read_predictions,
-)
-from qdloc.io import atomic_write_text
-from qdloc.localise.compact import compact_locate
-from qdloc.eval.bounds import crlb_still_dot_nm
-from qdloc.localise.frcnn import frcnn_locate
-
 torch.set_num_threads(1)
 frcnn_model = Path(frcnn_dir) / "frcnn_cpu.pt"
-compact_obj = check_model_params(compact_model, params, kind="compact")
-frcnn_obj = check_model_params(frcnn_model, params, kind="frcnn")
-
-test = {float(D): simulate_test_set(name, params, n_per_set)
-        for name, (_, _, D) in PAPER_TEST_SETS.items()}
-compact_pred, frcnn_pred = {}, {}
-for name, (size, _, D) in PAPER_TEST_SETS.items():
-    sim = test[float(D)]
-    compact_pred[float(D)] = compact_locate(sim.images, compact_model, tta=True, threads=1)
-    if recompute_frcnn:
-        frcnn_pred[float(D)] = frcnn_locate(sim.images, frcnn_model, batch=64)
-    else:
-        full = read_predictions(Path(frcnn_dir) / f"pred_{name}.csv", size)
-        frcnn_pred[float(D)] = full[full.frame < len(sim)].reset_index(drop=True)
-    assert len(compact_pred[float(D)]) == len(sim)
-
-TP_NAME, FR_NAME, CO_NAME = ("TrackPy (ours)", "Keypoint R-CNN (ours, cpu profile, from scratch)",
-                             "Compact (ours)")
-SHORT = {TP_NAME: "TrackPy", FR_NAME: "KRCNN", CO_NAME: "Compact"}  # for narrow tables
-rows = {
-    FR_NAME: row_from_features({D: (frcnn_pred[D], test[D].centroids) for D in test}),
-    CO_NAME: row_from_features({D: (compact_pred[D], test[D].centroids) for D in test}),
-}
-meta_common = {"params": params.to_dict(), "n_per_set": n_used, "qdloc_version": qdloc.__version__,
-               "test_sets": metadata["test_sets"]}
-write_table1(Path(results_dir) / "table1.json", {FR_NAME: rows[FR_NAME]},
-             {**meta_common, "weights": str(frcnn_model.name), "profile": "cpu",
-              "initial_weights": "none (from scratch)", "score": "detection probability",
-              "predictions": "recomputed" if recompute_frcnn else "shipped pred_test_*.csv"})
-path = write_table1(Path(results_dir) / "table1.json", {CO_NAME: rows[CO_NAME]},
-                    {**meta_common, "weights": Path(compact_model).name, "tta": True,
-                     "score": "-sigma_px (predicted error)"})
+cal.check_model_params(compact_model, params, kind="compact")
+cal.check_model_params(frcnn_model, params, kind="frcnn")
+test = t1.simulate_test_sets(params, n_per_set)
+compact_pred, frcnn_pred = t1.learned_predictions(test, compact_model, frcnn_dir, recompute_frcnn)
+path = t1.write_learned_rows(Path(results_dir) / "table1.json", test, frcnn_pred, compact_pred,
+                             params, frcnn_model, compact_model, recompute_frcnn)
 print(f"wrote {path.name}: Keypoint R-CNN predictions "
       f"{'recomputed' if recompute_frcnn else 'from the shipped CSVs'}, compact run here")
 
@@ -482,35 +375,12 @@ print(f"wrote {path.name}: Keypoint R-CNN predictions "
 # The table, read back from `table1.json`: our three rows and the paper's two.
 
 # %%
-table1 = read_table1(path)
-order = [TP_NAME, FR_NAME, CO_NAME]
-all_rows = {**{m: table1["methods"][m] for m in order},
-            **{f"{m} (paper)": table1["paper"][m] for m in ("TrackPy", "FCNN")}}
-t1 = pd.DataFrame({m: r.stack() for m, r in all_rows.items()}).T
-t1.columns = [f"D={D:g} {e:g}nm" for D, e in t1.columns]
-with pd.option_context("display.width", 200, "display.max_columns", 20):
-    print((t1.round(3) + 0.0).to_string())
+table1 = cal.read_table1(path)
+print(t1.all_rows(table1).round(3).to_string())
 
 # %%
-ours_co = table1["methods"][CO_NAME]
-cmp_fr = compare_rows(ours_co, table1["methods"][FR_NAME], "compact", "ours_krcnn")
-cmp_fc = compare_rows(ours_co, table1["paper"]["FCNN"], "compact", "paper_fcnn")
-shortfalls = []
-for (D, e) in cmp_fr.index:
-    a, b = cmp_fr.loc[(D, e)], cmp_fc.loc[(D, e)]
-    line = (f"D = {D:<4g} eps = {e:3.0f} nm: compact {a['compact']:.3f} "
-            f"{'>=' if a['at_least'] else '< '} our Keypoint R-CNN {a['ours_krcnn']:.3f}"
-            + ("" if a["at_least"] else f" (short by {a['shortfall']:.3f})")
-            + f"; {'>=' if b['at_least'] else '< '} paper's FCNN {b['paper_fcnn']:.2f}"
-            + ("" if b["at_least"] else f" (short by {b['shortfall']:.3f})"))
-    print(line)
-    shortfalls.append({"D_um2_per_s": float(D), "eps_nm": float(e), "compact": float(a["compact"]),
-                       "ours_krcnn": float(a["ours_krcnn"]), "paper_fcnn": float(b["paper_fcnn"]),
-                       "ge_ours_krcnn": bool(a["at_least"]), "ge_paper_fcnn": bool(b["at_least"]),
-                       "shortfall_vs_ours_krcnn": float(a["shortfall"]),
-                       "shortfall_vs_paper_fcnn": float(b["shortfall"])})
-n_ge_fr, n_ge_fc = int(cmp_fr.at_least.sum()), int(cmp_fc.at_least.sum())
-print(f"compact >= our Keypoint R-CNN in {n_ge_fr}/9 cells, >= the paper's FCNN in {n_ge_fc}/9 cells")
+cells = t1.shortfalls(table1)
+print(t1.describe_shortfalls(cells))
 
 # %% [markdown]
 # Both learned localisers are far above TrackPy in every cell: they learn where the dot was
@@ -525,10 +395,9 @@ print(f"compact >= our Keypoint R-CNN in {n_ge_fr}/9 cells, >= the paper's FCNN 
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-preds = {TP_NAME: {D: features[D][0] for D in test}, FR_NAME: frcnn_pred, CO_NAME: compact_pred}
-curves140 = {m: {D: precision_recall(p[D].frame, p[D].x, p[D].y, p[D].score, test[D].centroids,
-                                     eps_nm=140.0) for D in test} for m, p in preds.items()}
-pe.plot_pr_methods(curves140, {m: table1["methods"][m] for m in preds}, eps_nm=140.0)
+preds = t1.method_predictions(features, frcnn_pred, compact_pred)
+pe.plot_pr_methods(t1.method_pr_curves(preds, test, eps_nm=140.0),
+                   {m: table1["methods"][m] for m in preds}, eps_nm=140.0)
 plt.show()
 
 # %% [markdown]
@@ -545,15 +414,15 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-d1s = test[1.0]
-pe.plot_estimates(d1s.images, d1s.centroids, {m: p[1.0] for m, p in preds.items()}, params,
-                  frames=fig3_frames, trajectories=d1s.trajectories)
+d1s, preds_d1 = test[1.0], t1.predictions_at(preds, 1.0)
+pe.plot_estimates(d1s.images, d1s.centroids, preds_d1, params, frames=fig3_frames,
+                  trajectories=d1s.trajectories)
 plt.show()
 
 # %%
-err_d1 = {m: localisation_errors_nm(p[1.0], d1s.centroids) for m, p in preds.items()}
-print(pd.DataFrame({SHORT[m]: e[fig3_frames] for m, e in err_d1.items()},
-                   index=pd.Index(fig3_frames, name="image")).round(0).to_string())
+err_d1 = errors.errors_per_method(preds_d1, d1s.centroids)
+print(pd.DataFrame(err_d1).rename(columns=t1.SHORT_NAMES).loc[fig3_frames]
+      .rename_axis("image").round(0).to_string())
 
 # %% [markdown]
 # (Errors in nm, of the top-scoring estimate of each image shown.) TrackPy lands on the
@@ -562,36 +431,23 @@ print(pd.DataFrame({SHORT[m]: e[fig3_frames] for m, e in err_d1.items()},
 # ## Error against D
 #
 # How far is each method's top-scoring estimate from the centroid, as the dot moves faster?
-# `n_err` images at each D of `D_grid`, all with the seed `err_seed` (the same starts and the
-# same random steps, scaled by $\sqrt{D}$). The floor is the **Cramér-Rao bound of a still
-# dot** (`crlb_still_dot_nm`, at the centre of the frame, in the focal plane, $N_{qd}$ and
-# $N_{bkg}$ known): it gives a per-axis bound $\sigma$; the floor drawn is the 2D RMS,
-# $\sqrt{\sigma_x^2 + \sigma_y^2} = \sqrt{2}\,\sigma$, the smallest possible root mean
+# {py:func}`qdloc.study.errors.error_vs_D` simulates `n_err` images at each D of `D_grid`,
+# all with the seed `err_seed` (the same starts and the same random steps, scaled by
+# $\sqrt{D}$). The floor is the **Cramér-Rao bound of a still dot**
+# ({py:func}`qdloc.eval.bounds.crlb_still_dot_nm`, at the centre of the frame, in the focal
+# plane, $N_{qd}$ and $N_{bkg}$ known): it gives a per-axis bound $\sigma$; the floor drawn is the
+# 2D RMS, $\sqrt{\sigma_x^2 + \sigma_y^2} = \sqrt{2}\,\sigma$, the smallest possible root mean
 # square of the distance. (The mean distance of an unbiased Gaussian estimator at the bound
 # would be $\sqrt{\pi/2}\,\sigma$, its median $\sqrt{2\ln 2}\,\sigma$, both a little below.)
 
 # %%
 crlb = crlb_still_dot_nm(params)
 crlb_2d = float(np.sqrt(2.0) * crlb["sigma_nm"])
-rows_err = []
-sweep_err = {}
-for D in D_grid:
-    s = simulate(n_err, params, seed=err_seed, D=D)
-    p_D = {TP_NAME: trackpy_locate(s.images, tpp),
-           FR_NAME: frcnn_locate(s.images, frcnn_model, batch=64),
-           CO_NAME: compact_locate(s.images, compact_model, tta=True, threads=1)}
-    for m, p in p_D.items():
-        e = localisation_errors_nm(p, s.centroids)
-        found = np.isfinite(e)
-        sweep_err[(m, D)] = e
-        rows_err.append({"method": m, "D_um2_per_s": D, "median_nm": float(np.median(e[found])),
-                         "mean_nm": float(e[found].mean()),
-                         "rmse_nm": float(np.sqrt(np.mean(e[found] ** 2))),
-                         "found": float(found.mean())})
-err_table = pd.DataFrame(rows_err)
+err_table = errors.error_vs_D(D_grid, params, t1.locators(tpp, frcnn_model, compact_model),
+                              n_err, err_seed)
 print(f"CRLB of a still dot: {crlb['sigma_nm']:.1f} nm per axis, {crlb_2d:.1f} nm 2D RMS "
       f"({crlb['signal_photons']:.0f} signal photons)")
-print(err_table.assign(method=err_table.method.map(SHORT))
+print(err_table.assign(method=err_table.method.map(t1.SHORT_NAMES))
       .pivot(index="D_um2_per_s", columns="method", values=["median_nm", "mean_nm"])
       .round(0).to_string())
 
@@ -617,13 +473,8 @@ plt.show()
 # %%
 scan = pd.read_csv(Path(compact_model).parent / "nqd_scan.csv")
 print(scan.pivot(index="n_qd", columns="D", values="auc_70nm").round(3).to_string())
-fcnn_row = table1["paper"]["FCNN"]
-need_nqd = {}
-for D, g in scan.groupby("D"):
-    above = g[g.auc_70nm >= fcnn_row.loc[float(D), 70.0]].n_qd
-    need_nqd[float(D)] = float(above.min()) if len(above) else None
-print("smallest N_qd of the scan at which the compact reaches the paper's FCNN at 70 nm:",
-      need_nqd)
+need_nqd = errors.nqd_needed(scan, table1["paper"]["FCNN"], eps_nm=70.0)
+print("smallest N_qd of the scan at which the compact reaches the paper's FCNN at 70 nm:", need_nqd)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -641,9 +492,8 @@ plt.show()
 # Its RMSE over the CRLB's 2D RMS:
 
 # %%
-co_err = err_table[err_table.method == CO_NAME].set_index("D_um2_per_s")
-ratio = (co_err["rmse_nm"] / crlb_2d).rename("compact RMSE / CRLB (2D RMS)")
-print(ratio.round(2).to_string())
+ratio = err_table[err_table.method == t1.CO_NAME].set_index("D_um2_per_s")["rmse_nm"] / crlb_2d
+print(ratio.rename("compact RMSE / CRLB (2D RMS)").round(2).to_string())
 
 # %% [markdown]
 # About 1.4 times the bound at D = 0 and growing with D: a moving dot carries less
@@ -657,14 +507,8 @@ print(ratio.round(2).to_string())
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-worst = {m: np.argsort(np.nan_to_num(e, nan=np.inf))[::-1][:3] for m, e in err_d1.items()}
-fig = plt.figure(figsize=(8, 8.4), layout="constrained")
-for sub, (m, ks) in zip(fig.subfigures(3, 1), worst.items(), strict=True):
-    pe.plot_estimates(d1s.images, d1s.centroids, {m: preds[m][1.0]}, params, frames=ks,
-                      trajectories=d1s.trajectories,
-                      titles=[f"image {k}: " + (f"{err_d1[m][k]:.0f} nm" if np.isfinite(err_d1[m][k])
-                                                else "no estimate") for k in ks], fig=sub)
-    sub.suptitle(m, fontsize="medium")
+pe.plot_worst_cases(d1s.images, d1s.centroids, preds_d1, err_d1, errors.worst_images(err_d1, 3),
+                    params, trajectories=d1s.trajectories)
 plt.show()
 
 # %% [markdown]
@@ -672,33 +516,12 @@ plt.show()
 # causes: the centroid near the edge (within 2 px of the border: part of the spot and of
 # the path lie outside the frame), and a dot far out of focus (mean $|z|$ over the scan
 # above $\sigma_z/2$). A third: a path that wanders far (radius of gyration in the top
-# tenth of the set), so that no part of the image sits on the centroid.
+# tenth of the set), so that no part of the image sits on the centroid
+# ({py:func}`qdloc.study.errors.failure_factors`).
 
 # %%
-H, W = params.height_px, params.width_px
-cx, cy = d1s.centroids[:, 0], d1s.centroids[:, 1]
-near_edge = np.minimum.reduce([cx, cy, W - 1 - cx, H - 1 - cy]) < 2.0
-z_um = d1s.trajectories[:, :, 2]
-out_focus = np.abs(z_um).mean(axis=1) > params.sigma_z_um / 2
-xy_um = d1s.trajectories[:, :, :2]
-rg_nm = 1e3 * np.sqrt(((xy_um - xy_um.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean(-1))
-wide = rg_nm > np.quantile(rg_nm, 0.9)
-print(f"largest |z| in the set: {np.abs(z_um).max():.2f} um (sigma_z = {params.sigma_z_um} um); "
-      f"radius of gyration: median {np.median(rg_nm):.0f} nm, top tenth above "
-      f"{np.quantile(rg_nm, 0.9):.0f} nm")
-fail_stats = {}
-for m, e in err_d1.items():
-    fail = ~(e <= 210.0)
-    share = {k: float(v[fail].mean()) if fail.any() else 0.0
-             for k, v in (("near_edge", near_edge), ("out_of_focus", out_focus), ("wide_path", wide))}
-    fail_stats[m] = {"n_fail": int(fail.sum()), "fail_fraction": float(fail.mean()),
-                     **{f"{k}_in_fail": v for k, v in share.items()}}
-    print(f"{m}: {fail.sum()} failures of {len(e)} ({fail.mean():.1%}); of them "
-          f"{share['near_edge']:.0%} near the edge (all images: {near_edge.mean():.0%}), "
-          f"{share['out_of_focus']:.0%} out of focus ({out_focus.mean():.0%}), "
-          f"{share['wide_path']:.0%} with a wide path ({wide.mean():.0%}); "
-          f"near the edge {share['near_edge'] / max(near_edge.mean(), 1e-12):.1f}x, wide path "
-          f"{share['wide_path'] / max(wide.mean(), 1e-12):.1f}x as often as in all images")
+failures = errors.failure_factors(d1s, err_d1, params, eps_nm=210.0)
+print(errors.describe_failures(failures, params.sigma_z_um))
 
 # %% [markdown]
 # The walks start in the focal plane and move a fraction of a micrometre in depth during a
@@ -713,32 +536,14 @@ for m, e in err_d1.items():
 # Everything numeric of the second half goes to `06_evaluation.json` next to `table1.json`.
 
 # %%
-results = {
-    "table1_file": "table1.json",
-    "methods": order,
-    "shortfalls": shortfalls,
-    "compact_ge_ours_krcnn_cells": n_ge_fr,
-    "compact_ge_paper_fcnn_cells": n_ge_fc,
-    "error_vs_D": {"n_per_D": n_err, "seed": err_seed,
-                   "rows": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
-                            for r in rows_err]},
-    "crlb_still_dot_nm": {"per_axis": round(crlb["sigma_nm"], 3), "rms_2d": round(crlb_2d, 3),
-                          "where": "frame centre, z = 0, N_qd and N_bkg known"},
-    "compact_rmse_over_crlb": {f"{D:g}": round(float(v), 3) for D, v in ratio.items()},
-    "nqd_needed_for_paper_fcnn_70nm": {f"{D:g}": v for D, v in need_nqd.items()},
-    "failures_D1": {m: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.items()}
-                    for m, d in fail_stats.items()},
-    "fig3_frames": list(fig3_frames),
-}
-out = atomic_write_text(Path(results_dir) / "06_evaluation.json",
-                        json.dumps(results, indent=2, sort_keys=True) + "\n")
-back = json.loads(out.read_text())
+results = t1.evaluation_results(cells, err_table, n_err, err_seed, crlb, ratio, need_nqd,
+                                failures, fig3_frames)
+out = write_results(results_dir, "06_evaluation.json", results, sort_keys=True)
 print(f"wrote {out.name}")
-back_err = pd.DataFrame(back["error_vs_D"]["rows"]).assign(method=lambda d: d.method.map(SHORT))
-print(back_err.pivot(index="D_um2_per_s", columns="method", values=["median_nm", "mean_nm", "rmse_nm"])
+back_err = json.loads(out.read_text())["error_vs_D"]["rows"]
+print(pd.DataFrame(back_err).assign(method=lambda d: d.method.map(t1.SHORT_NAMES))
+      .pivot(index="D_um2_per_s", columns="method", values=["median_nm", "mean_nm", "rmse_nm"])
       .round(1).to_string())
-print(f"compact cells >= our Keypoint R-CNN: {back['compact_ge_ours_krcnn_cells']}/9, "
-      f">= paper's FCNN: {back['compact_ge_paper_fcnn_cells']}/9")
 
 # %% [markdown]
 # ## Exercises
@@ -751,8 +556,7 @@ print(f"compact cells >= our Keypoint R-CNN: {back['compact_ge_ours_krcnn_cells'
 # Solution:
 
 # %% tags=["hide-input"]
-top1 = {D: (brightest_per_frame(f), c) for D, (f, c) in features.items()}
-row_top1 = row_from_features(top1)
+row_top1 = cal.row_from_features(t1.brightest_features(features))
 print("topn = 1 minus all features:")
 print(((row_top1 - ours).round(3) + 0.0).to_string())
 # The extra features are fainter than the dot's and enter the curve after its recall has
@@ -769,17 +573,11 @@ assert np.abs((row_top1 - ours).to_numpy()).max() < 0.01
 # Solution:
 
 # %% tags=["hide-input"]
-d1 = simulate_test_set("test_D1", params, n=n_per_set)
-sig = signal_counts(d1.trajectories, params).reshape(len(d1), -1)
-best = sig.argmax(axis=1)
-seen_px = d1.trajectories[np.arange(len(d1)), best, :2] / params.pixel_size_um
-oracle = pd.DataFrame({"frame": np.arange(len(d1)), "x": seen_px[:, 0], "y": seen_px[:, 1],
-                       "score": sig.max(axis=1)})
-oracle_auc = auc_table(oracle, d1.centroids)
-fcnn = paper_row("FCNN")
-for e, v in oracle_auc.items():
-    print(f"eps = {e:3.0f} nm: seen-position oracle {v:.3f}, TrackPy {ours.loc[1.0, e]:.3f}, "
-          f"paper's FCNN {fcnn.loc[1.0, e]:.2f}")
+d1 = cal.simulate_test_set("test_D1", params, n=n_per_set)
+oracle_auc = metrics.auc_table(errors.seen_position_oracle(d1, params), d1.centroids)
+fcnn = cal.paper_row("FCNN")
+print(pd.DataFrame({"seen-position oracle": oracle_auc, "TrackPy": ours.loc[1.0],
+                    "paper's FCNN": fcnn.loc[1.0]}).rename_axis("eps (nm)").round(3).to_string())
 # Even a perfect "where was it seen" localiser is far from the centroid at 70 nm: the
 # label is where the dot was on average, which a network can learn and an intensity-based
 # method cannot.
@@ -796,15 +594,13 @@ assert oracle_auc[70.0] < fcnn.loc[1.0, 70.0]
 
 # %% tags=["hide-input"]
 f_d1, c_d1 = features[1.0]
-scan = pd.DataFrame({mm: detection_metrics(f_d1, c_d1, eps_nm=210.0, min_score=mm)
-                     for mm in np.arange(0.0, 81.0, 5.0)}).T
-best_mm = float(scan["f1"].astype(float).idxmax())
-cols = ["f1", "jaccard", "precision", "recall"]
-print(scan.loc[[0.0, best_mm], cols].astype(float).round(3).to_string())
+mm_scan = errors.threshold_scan(f_d1, c_d1, np.arange(0.0, 81.0, 5.0), eps_nm=210.0)
+best_mm = float(mm_scan["f1"].idxmax())
+print(mm_scan.loc[[0.0, best_mm], ["f1", "jaccard", "precision", "recall"]].round(3).to_string())
 # The best threshold drops most of the faint noise features: F1 and Jaccard rise well above
 # their values without threshold (while the AUC could only fall, see above).
 assert best_mm > 0
-assert scan.loc[best_mm, "f1"] > scan.loc[0.0, "f1"] + 0.1
+assert mm_scan.loc[best_mm, "f1"] > mm_scan.loc[0.0, "f1"] + 0.1
 
 # %% [markdown]
 # **4.** The compact network reports, with each estimate, its own predicted error
@@ -816,16 +612,8 @@ assert scan.loc[best_mm, "f1"] > scan.loc[0.0, "f1"] + 0.1
 # Solution:
 
 # %% tags=["hide-input"]
-co1 = compact_pred[1.0].sort_values("frame")
-e_co = err_d1[CO_NAME]
-top_half = co1["score"].to_numpy() > np.median(co1["score"])
-halves = pd.DataFrame({
-    "mean error (nm)": [e_co[top_half].mean(), e_co[~top_half].mean()],
-    "within 70 nm": [(e_co[top_half] <= 70.0).mean(), (e_co[~top_half] <= 70.0).mean()],
-    "predicted 2D error (nm)": [np.sqrt(2) * 70.0 * co1.sigma_px[top_half].mean(),
-                                np.sqrt(2) * 70.0 * co1.sigma_px[~top_half].mean()],
-}, index=["top-scoring half", "bottom half"])
+halves = errors.score_halves(compact_pred[1.0], err_d1[t1.CO_NAME])
 print(halves.round(3).to_string())
 # The score ranks reliability: the images the network is sure of are localised better,
 # which is what lifts its precision-recall envelope.
-assert e_co[top_half].mean() < e_co[~top_half].mean()
+assert halves.iloc[0]["mean error (nm)"] < halves.iloc[1]["mean error (nm)"]

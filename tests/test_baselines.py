@@ -13,9 +13,19 @@ import pytest
 
 from qdloc import SimParams, simulate
 from qdloc.localise.trackpy import TRACKPY_COLUMNS, TrackpyParams, brightest_per_frame, trackpy_locate
-from qdloc.study.calibration import CALIBRATED_TRACKPY, max_abs_difference, paper_row, read_table1, row_difference, simulate_test_set, sweep, trackpy_row, write_table1
-from qdloc.study.constants import PAPER_FCNN_ROW, PAPER_TEST_SETS, PAPER_TRACKPY_ROW, TOLERANCE
 from qdloc.sim.psf import expected_counts_static
+from qdloc.study.calibration import (
+    CALIBRATED_TRACKPY,
+    max_abs_difference,
+    paper_row,
+    read_table1,
+    row_difference,
+    simulate_test_set,
+    sweep,
+    trackpy_row,
+    write_table1,
+)
+from qdloc.study.constants import PAPER_FCNN_ROW, PAPER_TEST_SETS, PAPER_TRACKPY_ROW, TOLERANCE
 
 BRIGHT = SimParams(n_qd=2000.0)
 

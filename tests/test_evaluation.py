@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from qdloc import SimParams, simulate
+from qdloc.eval.metrics import precision_recall
 from qdloc.plots import evaluation as pe
 from qdloc.study.calibration import (
     best_per_frame,
@@ -23,7 +24,6 @@ from qdloc.study.calibration import (
     paper_row,
     read_predictions,
 )
-from qdloc.eval.metrics import precision_recall
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPACT = str(ROOT / "data/models/compact/compact.pt")

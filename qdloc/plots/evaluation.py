@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib import ticker
 
-from qdloc.study.constants import PAPER_FCNN_ROW, PAPER_TRACKPY_ROW
 from qdloc.sim.params import SimParams
+from qdloc.study.constants import PAPER_FCNN_ROW, PAPER_TRACKPY_ROW
 
 __all__ = [
     "D_COLOURS",
@@ -34,6 +34,7 @@ __all__ = [
     "plot_pr_methods",
     "plot_estimates",
     "plot_error_vs_D",
+    "plot_worst_cases",
     "plot_auc_vs_nqd",
 ]
 
@@ -190,29 +191,41 @@ def plot_pr_curves(
     (Figure, ndarray of Axes)
     """
     Ds = list(curves)
-    if fig is None:
-        fig = plt.figure(figsize=(3.4 * len(Ds), 3.3), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(Ds), sharey=True))
+    fig, axes = _pr_figure(fig, len(Ds))
     for ax, D in zip(axes, Ds, strict=True):
         for i, (e, c) in enumerate(curves[D].items()):
             label = f"ε = {e:g} nm"
             if aucs is not None:
                 label += f" (AUC {aucs.loc[D, e]:.2f})"
-            # the precision envelope is what the AUC integrates
-            r = np.concatenate([[0.0], c.recall])
-            p = np.concatenate([[c.precision[0] if len(c.precision) else 0.0], c.precision])
-            env = np.maximum.accumulate(p[::-1])[::-1]
             colour = _colour(EPS_COLOURS, e, i)
             ax.plot(c.recall, c.precision, color=colour, lw=0.8, alpha=0.5)
-            ax.step(r, env, where="pre", color=colour, lw=1.5, label=label)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("recall")
-        ax.set_title(f"D = {D:g} µm²/s")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small", loc="upper right")
+            ax.step(*_envelope(c), where="pre", color=colour, lw=1.5, label=label)
+        _finish_pr_axis(ax, f"D = {D:g} µm²/s", fontsize="small", loc="upper right")
     axes[0].set_ylabel("precision")
     return fig, axes
+
+
+def _pr_figure(fig, n: int):
+    """A figure (new unless given) with a row of ``n`` precision-recall axes."""
+    if fig is None:
+        fig = plt.figure(figsize=(3.4 * n, 3.3), layout="constrained")
+    return fig, np.atleast_1d(fig.subplots(1, n, sharey=True))
+
+
+def _envelope(curve) -> tuple[np.ndarray, np.ndarray]:
+    """``(recall, precision envelope)`` of a PR curve, from recall 0: what the AUC integrates."""
+    r = np.concatenate([[0.0], curve.recall])
+    p = np.concatenate([[curve.precision[0] if len(curve.precision) else 0.0], curve.precision])
+    return r, np.maximum.accumulate(p[::-1])[::-1]
+
+
+def _finish_pr_axis(ax, title: str, **legend) -> None:
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(alpha=0.3)
+    ax.legend(**legend)
 
 
 def plot_features(
@@ -250,8 +263,7 @@ def plot_features(
     (Figure, ndarray of Axes)
     """
     frames = list(frames)
-    if fig is None:
-        fig = plt.figure(figsize=(2.6 * len(frames), 2.8), layout="constrained")
+    fig = plt.figure(figsize=(2.6 * len(frames), 2.8), layout="constrained") if fig is None else fig
     axes = np.atleast_1d(fig.subplots(1, len(frames)))
     extent = (-0.5, params.width_px - 0.5, params.height_px - 0.5, -0.5)
     for ax, k in zip(axes, frames, strict=True):
@@ -314,25 +326,16 @@ def plot_pr_methods(
     if not curves:
         raise ValueError("curves is empty: expected {method: {D: PRCurve}}")
     Ds = list(next(iter(curves.values())))
-    if fig is None:
-        fig = plt.figure(figsize=(3.4 * len(Ds), 3.3), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(Ds), sharey=True))
+    fig, axes = _pr_figure(fig, len(Ds))
     for ax, D in zip(axes, Ds, strict=True):
         for i, (method, by_d) in enumerate(curves.items()):
-            c = by_d[D]
-            r = np.concatenate([[0.0], c.recall])
-            p = np.concatenate([[c.precision[0] if len(c.precision) else 0.0], c.precision])
-            env = np.maximum.accumulate(p[::-1])[::-1]
             label = method
             if aucs is not None:
                 label += f" ({aucs[method].loc[D, float(eps_nm)]:.2f})"
-            ax.step(r, env, where="pre", color=_style(method, i)[1], lw=1.5, label=label)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("recall")
-        ax.set_title(f"D = {D:g} µm²/s, ε = {float(eps_nm):g} nm", fontsize="medium")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small", loc="lower left")
+            ax.step(*_envelope(by_d[D]), where="pre", color=_style(method, i)[1], lw=1.5,
+                    label=label)
+        _finish_pr_axis(ax, f"D = {D:g} µm²/s, ε = {float(eps_nm):g} nm", fontsize="x-small",
+                        loc="lower left")
     axes[0].set_ylabel("precision (envelope)")
     return fig, axes
 
@@ -370,7 +373,8 @@ def plot_estimates(
     """
     frames = list(frames)
     if titles is not None and len(titles) != len(frames):
-        raise ValueError(f"titles has {len(titles)} entries; expected one per frame ({len(frames)})")
+        raise ValueError(f"titles has {len(titles)} entries; expected one per frame "
+                         f"({len(frames)})")
     if fig is None:
         fig = plt.figure(figsize=(2.6 * len(frames), 2.9), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(frames)))
@@ -402,6 +406,54 @@ def plot_estimates(
     return fig, axes
 
 
+def plot_worst_cases(
+    images: np.ndarray,
+    truth_xy: np.ndarray,
+    estimates: Mapping[str, pd.DataFrame],
+    errors_nm: Mapping[str, np.ndarray],
+    worst: Mapping[str, Sequence[int]],
+    params: SimParams,
+    trajectories: np.ndarray | None = None,
+    fig=None,
+):
+    """Each method's worst images: one row of :func:`plot_estimates` per method.
+
+    Parameters
+    ----------
+    images : ndarray (n, H, W)
+    truth_xy : ndarray (n, 2)
+        Labels, px.
+    estimates : mapping
+        ``{method: DataFrame with frame, x, y, score}``; only the method of each row is drawn
+        in it.
+    errors_nm : mapping
+        ``{method: error per image, nm}`` (NaN: no estimate), for the titles.
+    worst : mapping
+        ``{method: image indices}`` (e.g. :func:`qdloc.study.errors.worst_images`).
+    params : SimParams
+    trajectories : ndarray (n, H·W, 3), optional
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
+    """
+    missing = set(worst) - set(estimates) | set(worst) - set(errors_nm)
+    if missing:
+        raise ValueError(f"worst names method(s) {sorted(missing)} without estimates or errors")
+    if fig is None:
+        fig = plt.figure(figsize=(8, 2.8 * len(worst)), layout="constrained")
+    subs = np.atleast_1d(fig.subfigures(len(worst), 1))
+    for sub, (m, ks) in zip(subs, worst.items(), strict=True):
+        e = errors_nm[m]
+        titles = [f"image {k}: " + (f"{e[k]:.0f} nm" if np.isfinite(e[k]) else "no estimate")
+                  for k in ks]
+        plot_estimates(images, truth_xy, {m: estimates[m]}, params, frames=ks,
+                       trajectories=trajectories, titles=titles, fig=sub)
+        sub.suptitle(m, fontsize="medium")
+    return fig
+
+
 def plot_error_vs_D(table: pd.DataFrame, crlb_nm: float | None = None, fig=None):
     """Median (solid) and mean (dashed) localisation error against D, per method.
 
@@ -427,7 +479,8 @@ def plot_error_vs_D(table: pd.DataFrame, crlb_nm: float | None = None, fig=None)
         marker, colour = _style(method, i)
         ax.plot(g["D_um2_per_s"], g["median_nm"], marker=marker, color=colour, ms=4,
                 label=f"{method}, median")
-        ax.plot(g["D_um2_per_s"], g["mean_nm"], ls="--", color=colour, lw=1, label=f"{method}, mean")
+        ax.plot(g["D_um2_per_s"], g["mean_nm"], ls="--", color=colour, lw=1,
+                label=f"{method}, mean")
     if crlb_nm is not None:
         ax.axhline(crlb_nm, color="grey", lw=1.2, label=f"CRLB, still dot ({crlb_nm:.0f} nm)")
     ax.set_yscale("log")

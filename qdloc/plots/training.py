@@ -34,7 +34,8 @@ def loss_column(history: pd.DataFrame) -> str:
     for c in ("train_loss", "loss_total"):
         if c in history.columns:
             return c
-    raise ValueError(f"history has no training-loss column (train_loss or loss_total); columns: {list(history.columns)}")
+    raise ValueError("history has no training-loss column (train_loss or loss_total); "
+                     f"columns: {list(history.columns)}")
 
 
 def auc_columns(history: pd.DataFrame) -> dict[float, str]:

@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qdloc.localise.trackpy import TrackpyParams, trackpy_locate
-from qdloc.io import atomic_write_text
 from qdloc.eval.metrics import PAPER_EPS_NM, auc_table, precision_recall
+from qdloc.io import atomic_write_text
+from qdloc.localise.checkpoints import load_model_file
+from qdloc.localise.trackpy import TrackpyParams, trackpy_locate
 from qdloc.sim.params import SimParams
 from qdloc.sim.simulate import Simulation, simulate
 from qdloc.study.constants import PAPER_FCNN_ROW, PAPER_TEST_SETS, PAPER_TRACKPY_ROW, TOLERANCE
@@ -307,12 +308,8 @@ def sweep(
     return pd.DataFrame(records, columns=["param", "value", "D_um2_per_s", "eps_nm", "auc"])
 
 
-def sensitivity(
-    grid: Mapping[str, Sequence[Any]],
-    params: SimParams | None = None,
-    trackpy_params: TrackpyParams | None = None,
-    n_per_set: int | None = 500,
-) -> pd.DataFrame:
+def sensitivity(grid: Mapping[str, Sequence[Any]], params: SimParams | None = None,
+                trackpy_params: TrackpyParams | None = None, n_per_set: int | None = 500) -> pd.DataFrame:
     """:func:`sweep` over several unknowns, one at a time, concatenated.
 
     Parameters
@@ -437,8 +434,6 @@ def check_model_params(model_path: str | Path, params: SimParams, kind: str | No
         its numbers would belong to other images. The message names the
         differing fields; retrain as the model's README says.
     """
-    from qdloc.localise.checkpoints import load_model_file
-
     obj = load_model_file(model_path, kind=kind)
     stored = dict(obj.get("sim_params", {}))
     try:  # a model saved before a field was added was trained at that field's default

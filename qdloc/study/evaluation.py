@@ -1,21 +1,23 @@
 """Chapters 05 and 06: the learned localisers on the paper's test sets.
 
 :func:`evaluate_compact` scores a compact model on the three test sets,
-:func:`scan_n_qd` retrains it at several dot brightnesses, and
+:func:`scan_n_qd` retrains it at several dot brightnesses
 (Keypoint R-CNN's runs: :mod:`qdloc.study.frcnn_run`.)
 """
 
 from __future__ import annotations
 
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from qdloc.data.dataset import load_dataset
 from qdloc.eval.bounds import crlb_still_dot_nm
 from qdloc.eval.metrics import auc_table
+from qdloc.io import atomic_write_text
 from qdloc.localise.checkpoints import load_model_file
 from qdloc.localise.compact import DEFAULT_MODEL_PATH, KIND, compact_locate, train_compact
 from qdloc.sim.params import SimParams
@@ -25,7 +27,9 @@ from qdloc.study.constants import PAPER_TEST_SETS
 __all__ = ["paper_test_set", "evaluate_compact", "scan_n_qd"]
 
 
-def paper_test_set(name: str, params: SimParams, data_dir=None, n: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+def paper_test_set(
+    name: str, params: SimParams, data_dir=None, n: int | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
     """``(images, truth_xy, source)`` of one of the paper's test sets (``"test_D0.75"``, ...).
 
     Read from ``data_dir/name`` when it exists and was simulated with ``params``;
@@ -34,8 +38,6 @@ def paper_test_set(name: str, params: SimParams, data_dir=None, n: int | None = 
     if name not in PAPER_TEST_SETS:
         raise ValueError(f"name={name!r} is not allowed: expected one of {list(PAPER_TEST_SETS)}")
     if data_dir is not None and (Path(data_dir) / name / "params.json").exists():
-        from qdloc.data.dataset import load_dataset
-
         ds = load_dataset(Path(data_dir) / name, verify=False)
         if ds.params == params.replace(D_um2_per_s=ds.params.D_um2_per_s):
             k = len(ds.images) if n is None else min(n, len(ds.images))
@@ -98,10 +100,6 @@ def scan_n_qd(n_qd_values, out_csv, seed: int = 0, progress: bool = True, **trai
         ``n_qd``, ``D``, the columns of :func:`evaluate_compact`, ``crlb_nm``
         (root mean square over x and y of the per-axis bound), ``signal_photons``, ``train_s``.
     """
-    import tempfile
-
-    from qdloc.io import atomic_write_text
-
     out_csv = Path(out_csv)
     done = pd.read_csv(out_csv) if out_csv.exists() else pd.DataFrame()
     base = SimParams()

@@ -1,0 +1,457 @@
+"""Chapter 05: what the training of the compact network wrote, and what it reaches.
+
+The chapter reads a trained model folder (``compact.pt``, ``history.csv``,
+``nqd_scan.csv``) and asks four questions, one function each:
+
+- how the training went (:func:`history_summary`, :func:`epochs_to_within`,
+  :func:`frcnn_history_summary` for the Keypoint R-CNN's ``history.csv``);
+- which symmetries of the scan test-time averaging may use (:func:`view_errors`);
+- how the network scores next to the paper's FCNN (:func:`paper_comparison`);
+- how far it is from the floor, and what more light would buy (:func:`nqd_scan_summary`).
+
+:func:`training_results` gathers the chapter's numbers for ``05_training.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qdloc.localise import compact
+from qdloc.localise.checkpoints import load_model_file
+from qdloc.sim.params import SimParams
+from qdloc.sim.simulate import simulate
+
+__all__ = [
+    "CompactRun",
+    "load_compact_run",
+    "describe_history",
+    "describe_frcnn_history",
+    "read_history",
+    "history_summary",
+    "epochs_to_within",
+    "frcnn_history_summary",
+    "view_errors",
+    "paper_comparison",
+    "crlb_mean_distance_nm",
+    "nqd_scan_summary",
+    "training_results",
+]
+
+_EPS_COLUMNS = {70.0: "auc_70nm", 140.0: "auc_140nm", 210.0: "auc_210nm"}
+
+
+def _need_columns(df: pd.DataFrame, need: set[str], what: str) -> None:
+    missing = need - set(df.columns)
+    if missing:
+        raise ValueError(f"{what} lacks column(s) {sorted(missing)}; it has {list(df.columns)}")
+
+
+@dataclass(frozen=True)
+class CompactRun:
+    """A trained compact network's folder, read: model file, network and history."""
+
+    folder: Path
+    model_path: Path
+    model: dict
+    params: SimParams
+    config: compact.CompactConfig
+    net: compact.CompactNet
+    history: pd.DataFrame
+    scan: pd.DataFrame | None
+
+    @property
+    def meta(self) -> dict:
+        """The training's metadata stored in the model file (``best_epoch``, ``machine``, ...)."""
+        return self.model["meta"]
+
+
+def load_compact_run(folder: str | Path) -> CompactRun:
+    """Read a compact network's folder: ``compact.pt``, ``history.csv``, ``nqd_scan.csv``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder the training wrote (e.g. ``data/models/compact``).
+
+    Returns
+    -------
+    CompactRun
+        ``scan`` is None when the folder holds no ``nqd_scan.csv``.
+    """
+    folder = Path(folder)
+    if not (folder / "history.csv").is_file():
+        raise ValueError(f"folder={str(folder)!r} holds no history.csv: expected a folder "
+                         "written by the compact network's training")
+    model_path = folder / "compact.pt"
+    model = load_model_file(model_path, kind="compact")
+    config = compact.CompactConfig.from_dict(model["config"])
+    scan_path = folder / "nqd_scan.csv"
+    return CompactRun(
+        folder=folder, model_path=model_path, model=model,
+        params=SimParams.from_dict(model["sim_params"]), config=config,
+        net=compact.CompactNet(config, tuple(model["image_shape"])),
+        history=pd.read_csv(folder / "history.csv"),
+        scan=pd.read_csv(scan_path) if scan_path.exists() else None,
+    )
+
+
+def describe_history(run: CompactRun) -> str:
+    """A few lines on the training: epochs, selected epoch, time, machine and command.
+
+    Parameters
+    ----------
+    run : CompactRun
+
+    Returns
+    -------
+    str
+    """
+    hs = history_summary(run.history, run.config.images_per_epoch)
+    meta, best = run.meta, int(run.meta["best_epoch"])
+    return "\n".join([
+        f"epochs: {hs['epochs']} of {run.config.images_per_epoch:,} fresh images "
+        f"({hs['images_seen']:,} in all)",
+        f"selected epoch: {best} (smallest validation mean error, "
+        f"{hs['val_error_nm'][best - 1]:.1f} nm)",
+        f"time per epoch: {hs['mean_epoch_s']:.0f} s on average ({hs['min_epoch_s']:.0f} .. "
+        f"{hs['max_epoch_s']:.0f} s); total {hs['train_s'] / 60:.1f} min on "
+        f"{meta['threads']} threads",
+        f"share of the time spent simulating the fresh images: {100 * hs['sim_share']:.0f} %",
+        f"machine: {meta['machine']}",
+        f"command: {meta['command']}",
+    ])
+
+
+def history_summary(history: pd.DataFrame, images_per_epoch: int) -> dict[str, Any]:
+    """Epochs, time and validation error of one training run (its ``history.csv``).
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        One row per epoch, with ``epoch_time_s``, ``sim_time_s`` and ``val_mean_error_nm``.
+    images_per_epoch : int
+        Fresh images drawn per epoch (the model's config).
+
+    Returns
+    -------
+    dict
+        ``epochs``, ``images_seen``, ``train_s`` (sum of the epoch times), ``mean_epoch_s``,
+        ``min_epoch_s``, ``max_epoch_s``, ``sim_share`` (fraction of the time spent
+        simulating) and ``val_error_nm`` (the validation mean error per epoch, a list).
+    """
+    _need_columns(history, {"epoch_time_s", "sim_time_s", "val_mean_error_nm"}, "history")
+    if len(history) == 0:
+        raise ValueError("history has no rows: expected one row per trained epoch")
+    epoch_s = history["epoch_time_s"]
+    return {
+        "epochs": len(history),
+        "images_seen": int(images_per_epoch) * len(history),
+        "train_s": float(epoch_s.sum()),
+        "mean_epoch_s": float(epoch_s.mean()),
+        "min_epoch_s": float(epoch_s.min()),
+        "max_epoch_s": float(epoch_s.max()),
+        "sim_share": float(history["sim_time_s"].sum() / epoch_s.sum()),
+        "val_error_nm": history["val_mean_error_nm"].astype(float).tolist(),
+    }
+
+
+def epochs_to_within(history: pd.DataFrame, rel: float = 0.02) -> tuple[float, int, float]:
+    """The first epoch whose validation error is within ``rel`` of the final one.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        ``epoch``, ``epoch_time_s`` and ``val_mean_error_nm`` per epoch.
+    rel : float
+        Relative distance to the last epoch's error (0.02: within 2 %).
+
+    Returns
+    -------
+    (float, int, float)
+        The final validation error (nm), the first epoch within ``rel`` of it, and the
+        fraction of all training time spent up to the end of that epoch.
+    """
+    if not rel >= 0:
+        raise ValueError(f"rel={rel!r} is not allowed: expected a number >= 0")
+    _need_columns(history, {"epoch", "epoch_time_s", "val_mean_error_nm"}, "history")
+    final = float(history["val_mean_error_nm"].iloc[-1])
+    first = int(history.loc[history["val_mean_error_nm"] <= (1 + rel) * final, "epoch"].iloc[0])
+    frac = float(history.loc[: first - 1, "epoch_time_s"].sum() / history["epoch_time_s"].sum())
+    return final, first, frac
+
+
+def frcnn_history_summary(
+    history: pd.DataFrame, auc_column: str = "val_auc_140nm"
+) -> dict[str, Any]:
+    """Epochs, time per epoch and best epoch of a Keypoint R-CNN run (its ``history.csv``).
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        ``epoch``, ``epoch_time_s`` and optionally ``val_time_s`` and ``auc_column``.
+    auc_column : str
+        The validation AUC column that selects the best epoch; when ``history`` lacks
+        it, no epoch is selected.
+
+    Returns
+    -------
+    dict
+        ``epochs``, ``min_per_epoch`` and ``total_min`` (training plus validation time),
+        ``selected_epoch`` (int or None).
+    """
+    _need_columns(history, {"epoch", "epoch_time_s"}, "history")
+    t = history["epoch_time_s"] + (history["val_time_s"] if "val_time_s" in history.columns else 0)
+    sel = None
+    if auc_column in history.columns:
+        sel = int(history.loc[history[auc_column].idxmax(), "epoch"])
+    return {"epochs": len(history), "min_per_epoch": float(t.mean() / 60),
+            "total_min": float(t.sum() / 60), "selected_epoch": sel}
+
+
+def read_history(folder: str | Path) -> pd.DataFrame | None:
+    """A training folder's ``history.csv``, or None when the folder holds none.
+
+    Parameters
+    ----------
+    folder : str or Path
+
+    Returns
+    -------
+    pandas.DataFrame or None
+    """
+    path = Path(folder) / "history.csv"
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def describe_frcnn_history(history: pd.DataFrame | None) -> str:
+    """One line on a Keypoint R-CNN run (cpu profile), or that none was trained (None).
+
+    Parameters
+    ----------
+    history : pandas.DataFrame or None
+        Its ``history.csv``, or None when there is none.
+
+    Returns
+    -------
+    str
+    """
+    if history is None:
+        return "The Keypoint R-CNN has not been trained here yet (no frcnn_cpu/history.csv)."
+    fs = frcnn_history_summary(history)
+    return (f"Keypoint R-CNN (cpu profile): {fs['epochs']} epochs so far, "
+            f"{fs['min_per_epoch']:.1f} min per epoch ({fs['total_min']:.0f} min in all); "
+            f"best validation AUC at 140 nm in epoch {fs['selected_epoch']}")
+
+
+def view_errors(
+    model_path: str | Path,
+    params: SimParams,
+    D_values: Sequence[float] = (0.0, 0.75, 1.75),
+    n: int = 2000,
+    seed: int = 20,
+) -> tuple[pd.DataFrame, dict[float, float]]:
+    """Mean error of the network on each transformed view of fresh images, mapped back.
+
+    For each D, ``n`` images are simulated with ``seed``; each view of
+    :data:`qdloc.localise.compact.VIEWS` (identity, mirrors, rotation) is localised
+    without test-time averaging and its estimates are mapped back to the original frame.
+
+    Parameters
+    ----------
+    model_path : str or Path
+        A compact model file.
+    params : SimParams
+        The simulator parameters (the model's own).
+    D_values : sequence of float
+        Diffusion coefficients, µm²/s.
+    n : int
+        Images per D.
+    seed : int
+        Seed of the images (the same at every D).
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The table of mean errors in nm (index ``view``, columns ``"D=0"``, ...), and per D
+        the fraction of walks that end outside their start box.
+    """
+    if n < 1:
+        raise ValueError(f"n={n!r} is not allowed: expected at least one image")
+    H, W, m = params.height_px, params.width_px, params.start_margin_px
+    errors: dict[str, dict[float, float]] = {}
+    outside: dict[float, float] = {}
+    for D in D_values:
+        sim = simulate(n, params, seed=seed, D=D)
+        for view, (axes, _, _) in compact.VIEWS.items():
+            imgs = np.ascontiguousarray(np.flip(sim.images, axes)) if axes else sim.images
+            pred = compact.compact_locate(imgs, model_path, tta=False)
+            xy = compact.map_view_xy(view, pred[["x", "y"]].to_numpy(), (H, W))
+            err = np.hypot(*(xy - sim.centroids).T).mean() * params.pixel_size_um * 1000
+            errors.setdefault(view, {})[D] = float(err)
+        end = sim.trajectories[:, -1, :2] / params.pixel_size_um
+        out = (end[:, 0] < m) | (end[:, 0] > W - 1 - m) | (end[:, 1] < m) | (end[:, 1] > H - 1 - m)
+        outside[D] = float(np.mean(out))
+    table = pd.DataFrame(errors).T
+    table.index.name = "view"
+    table.columns = [f"D={D:g}" for D in table.columns]
+    return table, outside
+
+
+def paper_comparison(
+    evaluation: pd.DataFrame, paper: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, float]]]:
+    """The network's AUCs next to a paper row, and the cells where it falls short.
+
+    Parameters
+    ----------
+    evaluation : pandas.DataFrame
+        :func:`qdloc.study.evaluation.evaluate_compact`'s table (``D``, ``auc_70nm``, ...).
+    paper : pandas.DataFrame
+        A row (index D, columns eps in nm), e.g. ``paper_row("FCNN")``.
+
+    Returns
+    -------
+    (DataFrame, DataFrame, list of dict)
+        ``ours`` (index D, columns 70.0, 140.0, 210.0); the side-by-side table
+        (``compact``, ``paper FCNN``, ``difference``, rounded to 3 decimals); and the cells
+        below the paper, ``{"D", "eps_nm", "by"}`` with ``by`` > 0 the shortfall.
+    """
+    _need_columns(evaluation, {"D", *_EPS_COLUMNS.values()}, "evaluation")
+    ours = evaluation.set_index("D")[list(_EPS_COLUMNS.values())]
+    ours.columns = list(_EPS_COLUMNS)
+    table = pd.concat({"compact": ours, "paper FCNN": paper, "difference": ours - paper}, axis=1)
+    table = table.round(3)
+    table.index.name = "D (µm²/s)"
+    short = [{"D": D, "eps_nm": e, "by": -float(ours.loc[D, e] - paper.loc[D, e])}
+             for D in paper.index for e in paper.columns if ours.loc[D, e] < paper.loc[D, e]]
+    return ours, table, short
+
+
+def crlb_mean_distance_nm(sigma_nm: float) -> float:
+    """Mean distance of a 2-D isotropic Gaussian error of per-axis ``sigma_nm``: σ·√(π/2)."""
+    if not sigma_nm >= 0:
+        raise ValueError(f"sigma_nm={sigma_nm!r} is not allowed: expected a number >= 0")
+    return sigma_nm * math.sqrt(math.pi / 2)
+
+
+def nqd_scan_summary(
+    scan: pd.DataFrame, paper: pd.DataFrame, calibrated_n_qd: float = 7.5
+) -> dict[str, Any]:
+    """What the scan over the dot's brightness says (``nqd_scan.csv``).
+
+    Parameters
+    ----------
+    scan : pandas.DataFrame
+        One row per (``n_qd``, ``D``) with ``auc_70nm`` .. ``auc_210nm``,
+        ``mean_error_nm`` and ``crlb_nm``.
+    paper : pandas.DataFrame
+        The row to beat (index D, columns eps in nm).
+    calibrated_n_qd : float
+        The calibrated N_qd (the model's), the unit of ``first_ratio``.
+
+    Returns
+    -------
+    dict
+        ``beats``: the N_qd values at which every cell is at or above ``paper``;
+        ``first``: the smallest of them (None if none) and ``first_ratio``, it over
+        ``calibrated_n_qd`` (NaN if none); ``lo``, ``hi``: the scan's range;
+        ``crlb_fall`` and ``error_fall``: how many times the still-dot bound and the
+        network's mean error (over the D) fall from ``lo`` to ``hi``.
+    """
+    if not calibrated_n_qd > 0:
+        raise ValueError(f"calibrated_n_qd={calibrated_n_qd!r} is not allowed: expected > 0")
+    _need_columns(scan, {"n_qd", "D", "mean_error_nm", "crlb_nm", *_EPS_COLUMNS.values()}, "scan")
+    beats = []
+    for n_qd, g in scan.groupby("n_qd"):
+        g = g.set_index("D")
+        ok = all(g.loc[D, f"auc_{int(e)}nm"] >= paper.loc[D, e]
+                 for D in paper.index for e in paper.columns)
+        if ok:
+            beats.append(float(n_qd))
+    lo, hi = float(scan["n_qd"].min()), float(scan["n_qd"].max())
+    c = scan.groupby("n_qd")["crlb_nm"].first()
+    e = scan.groupby("n_qd")["mean_error_nm"].mean()
+    first = min(beats, default=None)
+    ratio = math.nan if first is None else first / calibrated_n_qd
+    return {"beats": beats, "first": first, "first_ratio": ratio, "lo": lo, "hi": hi,
+            "crlb_fall": float(c[lo] / c[hi]), "error_fall": float(e[lo] / e[hi])}
+
+
+def _round_nested(d: Mapping, digits: int) -> dict:
+    return {k: _round_nested(v, digits) if isinstance(v, Mapping) else round(v, digits)
+            for k, v in d.items()}
+
+
+def training_results(
+    model_file: str,
+    run: CompactRun,
+    views: pd.DataFrame,
+    ours: pd.DataFrame,
+    paper: pd.DataFrame,
+    short: Sequence[Mapping[str, float]],
+    evaluation: pd.DataFrame,
+    crlb: Mapping[str, float],
+    frcnn_epochs: int | None,
+) -> dict[str, Any]:
+    """The numbers of chapter 05, ready for ``05_training.json``.
+
+    Parameters
+    ----------
+    model_file : str
+        The model file, relative to the models folder (``"compact/compact.pt"``).
+    run : CompactRun
+        The trained network's folder (:func:`load_compact_run`).
+    views : pandas.DataFrame
+        :func:`view_errors`' table.
+    ours, paper : pandas.DataFrame
+        The network's and the paper's rows (:func:`paper_comparison`).
+    short : sequence of mapping
+        The short cells (:func:`paper_comparison`).
+    evaluation : pandas.DataFrame
+        :func:`qdloc.study.evaluation.evaluate_compact`'s table.
+    crlb : mapping
+        :func:`qdloc.eval.bounds.crlb_still_dot_nm`'s output.
+    frcnn_epochs : int or None
+        Epochs of the Keypoint R-CNN's history, if it was trained here.
+
+    Returns
+    -------
+    dict
+    """
+    meta, net = run.meta, run.net
+    summary = history_summary(run.history, run.config.images_per_epoch)
+    view_err = {v: {c.removeprefix("D="): float(views.loc[v, c]) for c in views.columns}
+                for v in views.index}
+    return {
+        "model_file": model_file,
+        "sim_params": run.params.to_dict(),
+        "config": run.config.to_dict(),
+        "parameters": compact.count_parameters(net),
+        "macs_per_view": compact.macs_per_image(net),
+        "epochs": summary["epochs"],
+        "selected_epoch": int(meta["best_epoch"]),
+        "selected_by": compact.SELECT_BY,
+        "train_time_s": round(summary["train_s"], 1),
+        "mean_epoch_time_s": round(summary["mean_epoch_s"], 1),
+        "machine": meta["machine"],
+        "command": meta["command"],
+        "view_mean_error_nm": _round_nested(view_err, 2),
+        "auc": _round_nested(_row_json(ours), 4),
+        "paper_fcnn_auc": _row_json(paper),
+        "cells_short": [{**c, "by": round(c["by"], 4)} for c in short],
+        "mean_error_nm": {f"{D:g}": round(float(v), 2)
+                          for D, v in evaluation.set_index("D")["mean_error_nm"].items()},
+        "crlb_still_dot_nm": _round_nested(dict(crlb), 3),
+        "frcnn_epochs": frcnn_epochs,
+    }
+
+
+def _row_json(row: pd.DataFrame) -> dict[str, dict[str, float]]:
+    return {f"{D:g}": {f"{e:g}": float(row.loc[D, e]) for e in row.columns} for D in row.index}

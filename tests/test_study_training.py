@@ -1,0 +1,152 @@
+"""Tests of qdloc.study.training_report (chapter 05's numbers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qdloc.localise.compact import SELECT_BY
+from qdloc.study import training_report as tr
+from qdloc.study.calibration import paper_row
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPACT_DIR = ROOT / "data/models/compact"
+
+
+def _history() -> pd.DataFrame:
+    return pd.DataFrame({
+        "epoch": [1, 2, 3, 4],
+        "epoch_time_s": [10.0, 20.0, 30.0, 40.0],
+        "sim_time_s": [1.0, 2.0, 3.0, 4.0],
+        "val_mean_error_nm": [100.0, 80.0, 70.0, 69.0],
+    })
+
+
+def test_history_summary_exact():
+    s = tr.history_summary(_history(), images_per_epoch=1000)
+    assert s["epochs"] == 4
+    assert s["images_seen"] == 4000
+    assert s["train_s"] == 100.0
+    assert s["mean_epoch_s"] == 25.0
+    assert (s["min_epoch_s"], s["max_epoch_s"]) == (10.0, 40.0)
+    assert s["sim_share"] == pytest.approx(0.1)
+    assert s["val_error_nm"] == [100.0, 80.0, 70.0, 69.0]
+
+
+def test_history_summary_rejects_missing_columns():
+    with pytest.raises(ValueError, match="sim_time_s"):
+        tr.history_summary(_history().drop(columns="sim_time_s"), 10)
+
+
+def test_epochs_to_within_exact():
+    final, first, frac = tr.epochs_to_within(_history(), rel=0.02)
+    assert final == 69.0
+    assert first == 3  # 70 <= 1.02 * 69 = 70.38, 80 is not
+    assert frac == pytest.approx(60.0 / 100.0)
+    with pytest.raises(ValueError, match="rel"):
+        tr.epochs_to_within(_history(), rel=-1.0)
+
+
+def test_frcnn_history_summary_and_description():
+    h = pd.DataFrame({"epoch": [1, 2, 3], "epoch_time_s": [60.0, 120.0, 180.0],
+                      "val_time_s": [0.0, 0.0, 60.0], "val_auc_140nm": [0.1, 0.5, 0.3]})
+    s = tr.frcnn_history_summary(h)
+    assert s == {"epochs": 3, "min_per_epoch": pytest.approx(140.0 / 60), "total_min": 7.0,
+                 "selected_epoch": 2}
+    assert tr.frcnn_history_summary(h.drop(columns="val_auc_140nm"))["selected_epoch"] is None
+    assert "epoch 2" in tr.describe_frcnn_history(h)
+    assert "not been trained" in tr.describe_frcnn_history(None)
+
+
+def test_read_history(tmp_path):
+    assert tr.read_history(tmp_path) is None
+    _history().to_csv(tmp_path / "history.csv", index=False)
+    pd.testing.assert_frame_equal(tr.read_history(tmp_path), _history())
+
+
+def _evaluation(aucs: dict[float, tuple[float, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"D": D, "auc_70nm": a, "auc_140nm": b, "auc_210nm": c,
+                          "mean_error_nm": 50.0 + D} for D, (a, b, c) in aucs.items()])
+
+
+def test_paper_comparison_lists_the_short_cells():
+    paper = paper_row("FCNN")
+    ev = _evaluation({0.75: (0.40, 0.95, 0.99), 1.0: (0.50, 0.80, 0.99), 1.75: (0.3, 0.8, 0.95)})
+    ours, table, short = tr.paper_comparison(ev, paper)
+    assert list(ours.columns) == [70.0, 140.0, 210.0]
+    assert table.loc[0.75, ("difference", 70.0)] == pytest.approx(-0.08)
+    assert [(c["D"], c["eps_nm"]) for c in short] == [(0.75, 70.0), (1.0, 140.0)]
+    assert short[0]["by"] == pytest.approx(0.08)
+    assert short[1]["by"] == pytest.approx(0.07)
+
+
+def test_crlb_mean_distance_matches_a_sampled_gaussian():
+    rng = np.random.default_rng(0)
+    d = np.hypot(*rng.normal(0.0, 10.0, size=(2, 200_000)))
+    assert tr.crlb_mean_distance_nm(10.0) == pytest.approx(d.mean(), rel=0.01)
+    with pytest.raises(ValueError, match="sigma_nm"):
+        tr.crlb_mean_distance_nm(-1.0)
+
+
+def test_nqd_scan_summary():
+    paper = paper_row("FCNN")
+    rows = []
+    for n_qd, auc in ((7.5, 0.3), (10.0, 0.995), (30.0, 0.999)):
+        for D in paper.index:
+            rows.append({"n_qd": n_qd, "D": D, "auc_70nm": auc, "auc_140nm": auc,
+                         "auc_210nm": auc, "mean_error_nm": 300.0 / n_qd, "crlb_nm": 90.0 / n_qd})
+    s = tr.nqd_scan_summary(pd.DataFrame(rows), paper, calibrated_n_qd=7.5)
+    assert s["beats"] == [10.0, 30.0]
+    assert s["first"] == 10.0
+    assert s["first_ratio"] == pytest.approx(10.0 / 7.5)
+    assert (s["lo"], s["hi"]) == (7.5, 30.0)
+    assert s["crlb_fall"] == pytest.approx(4.0)
+    assert s["error_fall"] == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="calibrated_n_qd"):
+        tr.nqd_scan_summary(pd.DataFrame(rows), paper, calibrated_n_qd=0.0)
+
+
+def test_load_compact_run_and_describe_history():
+    run = tr.load_compact_run(COMPACT_DIR)
+    assert run.model_path.name == "compact.pt"
+    assert len(run.history) == run.config.epochs
+    text = tr.describe_history(run)
+    assert f"selected epoch: {run.meta['best_epoch']}" in text
+    with pytest.raises(ValueError, match="history.csv"):
+        tr.load_compact_run(ROOT / "tests")
+
+
+def test_view_errors_mirror_in_x_is_a_symmetry():
+    run = tr.load_compact_run(COMPACT_DIR)
+    table, outside = tr.view_errors(run.model_path, run.params, (0.0,), n=60, seed=3)
+    assert list(table.columns) == ["D=0"]
+    assert {"identity", "flip_x"} <= set(table.index)
+    # a still dot never leaves its start box; the mirror changes the mean error by < 5 %
+    assert outside == {0.0: 0.0}
+    assert table.loc["flip_x", "D=0"] == pytest.approx(table.loc["identity", "D=0"], rel=0.05)
+    with pytest.raises(ValueError, match="n=0"):
+        tr.view_errors(run.model_path, run.params, (0.0,), n=0)
+
+
+def test_training_results_fields():
+    run = tr.load_compact_run(COMPACT_DIR)
+    views = pd.DataFrame({"D=0": [41.234, 41.1], "D=0.75": [64.0, 64.1]},
+                         index=pd.Index(["identity", "flip_x"], name="view"))
+    paper = paper_row("FCNN")
+    ev = _evaluation({0.75: (0.40, 0.95, 0.99), 1.0: (0.50, 0.9, 0.99), 1.75: (0.3, 0.8, 0.95)})
+    ours, _, short = tr.paper_comparison(ev, paper)
+    crlb = {"sigma_nm": 24.01234, "signal_photons": 449.0}
+    r = tr.training_results("compact/compact.pt", run, views, ours, paper, short, ev, crlb, None)
+    assert r["view_mean_error_nm"] == {"identity": {"0": 41.23, "0.75": 64.0},
+                                       "flip_x": {"0": 41.1, "0.75": 64.1}}
+    assert r["auc"]["1"] == {"70": 0.5, "140": 0.9, "210": 0.99}
+    assert r["paper_fcnn_auc"]["1.75"]["140"] == 0.72
+    assert r["cells_short"] == [{"D": 0.75, "eps_nm": 70.0, "by": 0.08}]
+    assert r["mean_error_nm"] == {"0.75": 50.75, "1": 51.0, "1.75": 51.75}
+    assert r["crlb_still_dot_nm"] == {"sigma_nm": 24.012, "signal_photons": 449.0}
+    assert r["selected_by"] == SELECT_BY
+    assert r["epochs"] == len(run.history)
+    assert r["frcnn_epochs"] is None
