@@ -1,7 +1,7 @@
 """Bounds on localisation precision: the Cramér-Rao bound of a still dot.
 
 Imports nothing from the rest of qdloc: the parameters are any object with the
-attributes of :class:`qdloc.SimParams` that the bound reads.
+attributes of :class:`qdloc.sim.params.SimParams` that the bound reads.
 """
 
 from __future__ import annotations

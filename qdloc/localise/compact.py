@@ -314,17 +314,17 @@ class _Residual(nn.Module):
 class CompactNet(nn.Module):
     """Heat map + offsets + log-variance on a 2 x 2-cell grid, read out by spatial expectation.
 
+    The input of :meth:`forward` is ``(n, 1, H, W)`` float, already normalised
+    (:func:`normalise_counts`); the output is ``(xy, log_var)``, both ``(n, 2)``:
+    positions in px (x = column, y = row, pixel centres at integers) and the
+    predicted log-variances of their errors in px².
+
     Parameters
     ----------
     config : CompactConfig
         Only ``width``, ``dilations`` and ``coord_channels`` matter here.
     image_shape : (int, int)
         ``(H, W)`` of the images (24 x 25 in the paper).
-
-    The input of :meth:`forward` is ``(n, 1, H, W)`` float, already normalised
-    (:func:`normalise_counts`); the output is ``(xy, log_var)``, both ``(n, 2)``:
-    positions in px (x = column, y = row, pixel centres at integers) and the
-    predicted log-variances of their errors in px².
     """
 
     def __init__(self, config: CompactConfig | None = None, image_shape: tuple[int, int] = (24, 25)) -> None:

@@ -593,7 +593,7 @@ def load_split(name: str, data_dir=None, n: int | None = None, params: SimParams
 
     With ``data_dir`` the set is read with :func:`qdloc.data.dataset.load_dataset`
     from ``data_dir/name``. With ``data_dir=None`` the same images are simulated
-    in memory from :data:`qdloc.data.dataset.PAPER_PRESET` (size, seed, D) and
+    in memory from :data:`qdloc.data.presets.PAPER_PRESET` (size, seed, D) and
     ``params`` (default ``SimParams()`` now): the arrays are those that
     ``write_paper_sets`` would write with the same parameters.
     ``n`` keeps the first ``n`` images.
