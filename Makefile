@@ -74,7 +74,12 @@ test-book: venv
 # saves _build/screenshots/06_evaluation.png. Tests marked `book` need _build/html.
 .PHONY: test-browser
 test-browser: venv
+ifeq ($(BROWSER),0)
+	@$(REFUSE_SKIP_IN_CI)
+	@echo "BROWSER=0: the built book in Chromium (tests/browser, -m book) is skipped on request"
+else
 	$(BIN)/python -m pytest -m book tests/browser
+endif
 
 # The form of the code: import-linter's layer contracts and ruff (both configured in pyproject.toml).
 .PHONY: lint
@@ -95,3 +100,41 @@ outputs: venv
 
 clean:
 	rm -rf _build book/chapters
+
+# ---------------------------------------------------------------- browser check, publishing
+# `make test` needs Chromium: tests/browser run in its first pytest pass and after the book
+# build. check-browser says so at once, in one line with the install command (as root:
+# apt-get install -y chromium). `make test BROWSER=0` skips the browser tests on request:
+# make says so, pytest reports them as skipped (tests/browser/conftest.py); refused in CI.
+export QDLOC_BROWSER_TESTS := $(if $(filter 0,$(BROWSER)),0,1)
+REFUSE_SKIP_IN_CI = if [ -n "$$CI" ]; then \
+	echo "make: BROWSER=0 is refused in CI: the browser tests always run there" >&2; exit 1; fi
+
+.PHONY: check-browser publish
+test: check-browser
+check-browser: venv
+ifeq ($(BROWSER),0)
+	@$(REFUSE_SKIP_IN_CI)
+	@echo "BROWSER=0: the browser tests (tests/browser) are skipped on request"
+else
+	@$(BIN)/python tools/booktest.py --check-chromium
+endif
+
+# make publish [REMOTE=origin]: push the built book (_build/html; make book first) to the
+# gh-pages branch of REMOTE (a remote's name, a URL or a path) with ghp-import: one commit
+# with no history, forced, and a .nojekyll file so that GitHub Pages serves _static/ and
+# _images/ as they are. The local gh-pages branch is a build output: it is deleted first
+# (ghp-import's --no-history alone keeps it as parent when REMOTE is a URL or a path), so the
+# branch does not grow with every build. CI deploys with GitHub's Pages actions instead
+# (.github/workflows/book.yml).
+REMOTE ?= origin
+PUBLISH_DIR ?= _build/html
+PUBLISH_MESSAGE ?= Book built from $(shell git rev-parse --short HEAD 2>/dev/null || echo '?')
+
+publish: venv
+	@test -f $(PUBLISH_DIR)/index.html || { echo "make publish: $(PUBLISH_DIR)/index.html \
+	is missing: build the book first (make book)" >&2; exit 1; }
+	git update-ref -d refs/heads/gh-pages
+	$(BIN)/ghp-import --no-jekyll --no-history --force --push --remote "$(REMOTE)" \
+	  --branch gh-pages --message "$(PUBLISH_MESSAGE)" $(PUBLISH_DIR)
+	@echo "published $(PUBLISH_DIR) to the gh-pages branch of $(REMOTE)"

@@ -12,13 +12,21 @@ Chromium. A page fails on:
   target page (ids are read from the target page's DOM after its scripts ran);
 * for a chapter page ``book/chapters/NN_name.html``: fewer (or more) rendered figures
   than image outputs in the executed notebook ``NN_name.ipynb`` (see
-  :func:`expected_figures` and :data:`PAGE_JS`).
+  :func:`expected_figures` and :data:`PAGE_JS`);
+* maths left as raw TeX: a Sphinx maths element (``span.math``/``div.math``) that MathJax
+  did not typeset, or text such as ``\\(\\varepsilon\\)`` outside code (any page); and, for
+  the pages listed in ``maths_pages`` (this book: :data:`MATHS_PAGES`, the notation page),
+  no typeset maths at all (no ``mjx-container``). The book bundles MathJax
+  (``tools/mathjax_offline.py``), so the maths must render with no network.
 
-External requests (any URL that is not on the local server: MathJax, require.js and the
-ipywidgets renderer from CDNs, fonts, ...) are *blocked* by the browser and listed in the
-report as information, never as failures. Blocking them makes the check the same online
-and offline (a CDN that is slow or down cannot make it flaky), and the console messages
-of the blocked requests ("Failed to load resource: net::ERR_BLOCKED_BY_CLIENT") are not
+The browser has no network beyond the local server. External requests (any URL that is
+not on the local server: require.js and the ipywidgets renderer from CDNs, fonts, ...) are
+*blocked* (Playwright's request routing) and listed in the report as information, never as
+failures; and Chromium resolves no host name but ``127.0.0.1`` (``--host-resolver-rules``,
+:data:`OFFLINE_ARGS`), which also stops what routing does not see (WebSockets, service
+workers). This makes the check the same online and offline (a CDN that is slow or down
+cannot make it flaky, and a CDN cannot hide a missing bundle), and the console messages of
+the blocked requests ("Failed to load resource: net::ERR_BLOCKED_BY_CLIENT") are not
 JavaScript errors. A script that *throws* because a blocked library is absent is still
 reported as a JavaScript error: the page is broken for an offline reader.
 
@@ -47,6 +55,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -60,10 +69,12 @@ from pathlib import Path
 
 __all__ = [
     "BOOK_KNOWN_ERRORS",
+    "MATHS_PAGES",
     "BookReport",
     "ChromiumMissing",
     "PageReport",
     "check_book",
+    "check_chromium",
     "check_site",
     "discover_pages",
     "expected_figures",
@@ -73,8 +84,8 @@ __all__ = [
 ]
 
 INSTALL_HINT = (
-    "install Debian's chromium package (as root: apt-get install -y chromium; "
-    ".ci/run does this on CI), or set QDLOC_CHROMIUM to a Chromium executable"
+    "as root: apt-get install -y chromium (Debian's package; .ci/run does it), "
+    "or set QDLOC_CHROMIUM to a Chromium executable"
 )
 
 #: MIME types myst-nb renders as an ``<img>``.
@@ -105,6 +116,11 @@ BOOK_KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
     ),
 )
 CHAPTER_RE = re.compile(r"(?:^|/)book/chapters/(\d\d_[^/]+)\.html$")
+#: Pages of this book that must show typeset maths (:func:`check_book`).
+MATHS_PAGES = ("book/notation.html",)
+#: Chromium flags: no host name resolves except the local server's address, so nothing
+#: outside it can be reached even where request routing does not apply (WebSockets).
+OFFLINE_ARGS = ("--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",)
 
 #: Collected in the page once it has loaded: images (lazy ones are made eager and awaited),
 #: ids, links, and the figures of notebook outputs. A figure is an ``<img>`` of an image
@@ -113,6 +129,25 @@ CHAPTER_RE = re.compile(r"(?:^|/)book/chapters/(\d\d_[^/]+)\.html$")
 #: animation's script, so a figure only if that script ran). Rendered: ``naturalWidth > 0``.
 PAGE_JS = """
 async () => {
+  // MathJax 3 typesets after the page's load event: wait for it (at most 10 s). Without
+  // MathJax (blocked, missing), window.MathJax is at most Sphinx's config object.
+  const mj = window.MathJax;
+  if (mj && mj.startup && mj.startup.promise) {
+    await Promise.race([mj.startup.promise.catch(() => null),
+                        new Promise(r => setTimeout(r, 10000))]);
+  }
+  const rawTex = [];
+  for (const e of document.querySelectorAll('.math')) {
+    if (!e.querySelector('mjx-container')) rawTex.push(e.textContent.trim().slice(0, 60));
+  }
+  const skip = 'pre, code, script, style, textarea, mjx-container, .math';
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const m = n.textContent.match(/\\\\[(\\[]/);
+    if (m && !(n.parentElement && n.parentElement.closest(skip))) {
+      rawTex.push(n.textContent.slice(Math.max(0, m.index - 20), m.index + 40).trim());
+    }
+  }
   const imgs = Array.from(document.images);
   for (const i of imgs) { if (i.loading === 'lazy') i.loading = 'eager'; }
   await Promise.all(imgs.map(i => i.complete ? null
@@ -139,6 +174,8 @@ async () => {
     ids: Array.from(ids),
     links: Array.from(document.querySelectorAll('a[href]'))
              .map(a => ({href: a.href, raw: a.getAttribute('href')})),
+    maths: document.querySelectorAll('mjx-container').length,
+    rawTex: rawTex,
   };
 }
 """
@@ -161,6 +198,9 @@ class PageReport:
     figures_rendered: int | None = None
     figures_expected: int | None = None
     animations_rendered: int = 0
+    maths_rendered: int = 0
+    maths_expected: bool = False
+    raw_tex: list[str] = field(default_factory=list)
     links_checked: int = 0
     redirected_to: str | None = None
     known_errors: list[str] = field(default_factory=list)
@@ -177,6 +217,9 @@ class PageReport:
                 f"figures: {self.figures_rendered} rendered, "
                 f"{self.figures_expected} image outputs in the executed notebook"
             )
+        out += [f"maths not rendered (raw TeX): {t}" for t in self.raw_tex]
+        if self.maths_expected and self.maths_rendered == 0:
+            out.append("no rendered maths (no mjx-container): MathJax did not typeset")
         out += self.notes
         return out
 
@@ -216,6 +259,8 @@ class BookReport:
                 figs = f", figures {p.figures_rendered}/{p.figures_expected}"
                 if p.animations_rendered:
                     figs += f" ({p.animations_rendered} animation)"
+            if p.maths_rendered:
+                figs += f", maths {p.maths_rendered}"
             ext = f", {len(p.external_requests)} external blocked" if p.external_requests else ""
             known = f", {len(p.known_errors)} known upstream errors" if p.known_errors else ""
             redir = f" (redirects to {p.redirected_to})" if p.redirected_to else ""
@@ -286,6 +331,38 @@ def find_chromium() -> str:
         if exe:
             return exe
     raise ChromiumMissing(f"no chromium executable on PATH: {INSTALL_HINT}")
+
+
+def check_chromium(chromium: str | None = None) -> str:
+    """The version line of the Chromium that the check would drive (and Playwright present).
+
+    Parameters
+    ----------
+    chromium : str, optional
+        The executable (default :func:`find_chromium`).
+
+    Returns
+    -------
+    str
+        What ``chromium --version`` prints, e.g. ``Chromium 150.0... built on Debian ...``.
+
+    Raises :class:`ChromiumMissing` (a one-line message with the install command) when there
+    is no Chromium, it does not run, or Playwright is not installed.
+    """
+    exe = chromium or find_chromium()
+    try:
+        import playwright  # noqa: F401 - only whether it is installed
+    except ImportError as e:
+        raise ChromiumMissing(
+            "playwright is not installed: pip install -r requirements.txt -c constraints.txt"
+        ) from e
+    try:
+        run = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, timeout=60, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        raise ChromiumMissing(f"{exe} --version failed ({e}): {INSTALL_HINT}") from e
+    return run.stdout.strip() or exe
 
 
 def discover_pages(site: Path | str) -> list[str]:
@@ -387,6 +464,150 @@ def _url_status(url: str, cache: dict[str, int]) -> int:
     return cache[url]
 
 
+def _route(route, *, base: str, current: list[PageReport]) -> None:
+    """Let requests to the local server (and data:/blob: URLs) through; block the rest."""
+    u = route.request.url
+    if _same_origin(u, base) or u.startswith(("data:", "blob:")):
+        route.continue_()
+    else:
+        if current:
+            current[-1].external_requests.append(u)
+        route.abort("blockedbyclient")
+
+
+def _listen(page, rep: PageReport, base: str) -> None:
+    """Record the page's JavaScript errors and failed local requests in ``rep``."""
+
+    def on_console(msg):
+        if msg.type != "error":
+            return
+        # failed loads are reported from the network events, with their URL
+        if msg.text.startswith("Failed to load resource"):
+            return
+        loc = msg.location or {}
+        where = f" ({loc.get('url')}:{loc.get('lineNumber')})" if loc.get("url") else ""
+        rep.js_errors.append(f"console.error: {msg.text}{where}")
+
+    def on_pageerror(err):
+        rep.js_errors.append(f"uncaught {err.name or 'Error'}: {err.message}")
+
+    def on_response(resp):
+        if resp.status >= 400 and _same_origin(resp.url, base):
+            rep.failed_requests.append(f"{resp.status} {resp.url[len(base):]}")
+
+    def on_requestfailed(req):
+        # ERR_ABORTED: cancelled by a navigation (index.html's meta refresh) or by the page,
+        # not missing; a missing file is a 404 (on_response)
+        if _same_origin(req.url, base) and "ERR_ABORTED" not in (req.failure or ""):
+            rep.failed_requests.append(f"{req.failure} {req.url[len(base):]}")
+
+    page.on("console", on_console)
+    page.on("pageerror", on_pageerror)
+    page.on("response", on_response)
+    page.on("requestfailed", on_requestfailed)
+
+
+def _load_page(context, base: str, rep: PageReport, shot: Path | None, error: type) -> dict | None:
+    """Open ``rep.path`` in a new page, run :data:`PAGE_JS`, take the screenshot ``shot``.
+
+    Returns what :data:`PAGE_JS` collected, or None (with a note in ``rep``) when the
+    browser failed (``error``: Playwright's exception class).
+    """
+    page = context.new_page()
+    _listen(page, rep, base)
+    url = base + urllib.parse.quote(rep.path)
+    try:
+        resp = page.goto(url, wait_until="load")
+        if resp is None or resp.status >= 400:
+            rep.notes.append(f"page did not load: {resp and resp.status}")
+        with contextlib.suppress(error):
+            page.wait_for_load_state("networkidle", timeout=5000)
+        for attempt in range(3):
+            # a <meta http-equiv="refresh"> (index.html) navigates after load
+            try:
+                page.wait_for_load_state("load")
+                info = page.evaluate(PAGE_JS)
+                break
+            except error as e:
+                if "context was destroyed" not in str(e) or attempt == 2:
+                    raise
+                page.wait_for_timeout(500)
+        if page.url.split("#")[0] != url:
+            rep.redirected_to = _page_key(page.url, base)
+        # let late timers (e.g. an animation's first frame) report their errors
+        page.wait_for_timeout(100)
+        if shot is not None:
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+    except error as e:
+        rep.notes.append(f"browser error: {e}")
+        return None
+    finally:
+        page.close()
+    return info
+
+
+def _record_page(rep: PageReport, info: dict, base: str, notebooks: Path | str | None) -> None:
+    """Missing images, maths and (for a chapter) figures of one page, from :data:`PAGE_JS`."""
+    for im in info["images"]:
+        if im["width"] == 0:
+            src = im["src"]
+            src = src[len(base) :] if src.startswith(base) else src
+            if src.startswith("data:"):
+                src = src[:40] + "..."
+            rep.missing_images.append(src or f"<img id={im['id']!r}> without src")
+    rep.maths_rendered = info["maths"]
+    rep.raw_tex = list(dict.fromkeys(info["rawTex"]))
+    m = CHAPTER_RE.search(rep.path)
+    if m and notebooks is not None:
+        nb = Path(notebooks) / f"{m.group(1)}.ipynb"
+        if nb.is_file():
+            rep.figures_expected = expected_figures(nb)
+            shown = [im for im in info["images"] if im["figure"] and im["width"] > 0]
+            rep.figures_rendered = len(shown)
+            rep.animations_rendered = sum(im["animation"] for im in shown)
+        else:
+            rep.notes.append(f"no executed notebook {nb} to count its figures")
+
+
+def _check_links(
+    links: Mapping[str, list[tuple[str, str]]],
+    page_ids: Mapping[str, set[str]],
+    base: str,
+    reports: Mapping[str, PageReport],
+) -> None:
+    """Internal links: the target exists (404 otherwise), and so does its ``#fragment``."""
+    status_cache: dict[str, int] = {}
+    for rel, lns in links.items():
+        seen = set()
+        for href, raw in lns:
+            if not _same_origin(href, base) or (href, raw) in seen:
+                continue
+            seen.add((href, raw))
+            reports[rel].links_checked += 1
+            target_url, _, frag = href.partition("#")
+            target = _page_key(target_url, base)
+            frag = urllib.parse.unquote(frag)
+            if target in page_ids:
+                if frag and frag not in page_ids[target]:
+                    reports[rel].broken_links.append(f"{raw} (no id {frag!r} on {target})")
+                continue
+            code = _url_status(target_url, status_cache)
+            if code >= 400 or code == 0:
+                reports[rel].broken_links.append(f"{raw} ({code or 'no answer'})")
+
+
+def _sort_errors(rep: PageReport, known_errors: Sequence[tuple[str, str]]) -> None:
+    """Move the JavaScript errors that match ``known_errors`` to ``rep.known_errors``."""
+    rep.external_requests = list(dict.fromkeys(rep.external_requests))
+    errors, rep.js_errors = rep.js_errors, []
+    for err in errors:
+        if any(re.fullmatch(rx, err, flags=re.DOTALL) for rx, _ in known_errors):
+            rep.known_errors.append(err)
+        else:
+            rep.js_errors.append(err)
+
+
 def check_site(
     site: Path | str,
     *,
@@ -395,6 +616,7 @@ def check_site(
     screenshots: Mapping[str, Path | str] | None = None,
     chromium: str | None = None,
     known_errors: Sequence[tuple[str, str]] = (),
+    maths_pages: Sequence[str] = (),
     timeout_s: float = 30.0,
 ) -> BookReport:
     """Load every page of the built site ``site`` in headless Chromium and report problems.
@@ -416,6 +638,9 @@ def check_site(
     known_errors : sequence of (regex, reason)
         JavaScript errors to report under ``known_errors`` instead of failing (e.g.
         :data:`BOOK_KNOWN_ERRORS`); a pattern must match the whole message.
+    maths_pages : sequence of str
+        Pages (relative to ``site``) that must show typeset maths (``mjx-container``);
+        raw TeX is a problem on every page.
     timeout_s : float
         Per-page load timeout.
     """
@@ -436,9 +661,10 @@ def check_site(
             "playwright is not installed: pip install -r requirements.txt -c constraints.txt"
         ) from e
     screenshots = {k: Path(v) for k, v in (screenshots or {}).items()}
-    for k in screenshots:
-        if k not in pages:
-            raise ValueError(f"screenshot of {k!r} asked for, but it is not a page of {site}")
+    for what, names in (("screenshot of", screenshots), ("maths checked on", maths_pages)):
+        for k in names:
+            if k not in pages:
+                raise ValueError(f"{what} {k!r} asked for, but it is not a page of {site}")
 
     reports: dict[str, PageReport] = {}
     page_ids: dict[str, set[str]] = {}
@@ -448,7 +674,7 @@ def check_site(
             browser = pw.chromium.launch(
                 executable_path=exe,
                 headless=True,
-                args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+                args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", *OFFLINE_ARGS],
             )
         except PlaywrightError as e:
             raise ChromiumMissing(f"could not start {exe}: {e}\n{INSTALL_HINT}") from e
@@ -456,132 +682,25 @@ def check_site(
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.set_default_timeout(timeout_s * 1000)
             current: list[PageReport] = []
-
-            def route(r):
-                u = r.request.url
-                if _same_origin(u, base) or u.startswith(("data:", "blob:")):
-                    r.continue_()
-                else:
-                    if current:
-                        current[-1].external_requests.append(r.request.url)
-                    r.abort("blockedbyclient")
-
-            context.route("**/*", route)
+            context.route("**/*", partial(_route, base=base, current=current))
             for rel in pages:
-                rep = PageReport(rel)
+                rep = PageReport(rel, maths_expected=rel in maths_pages)
                 current.append(rep)
-                page = context.new_page()
-
-                def on_console(msg, rep=rep):
-                    if msg.type != "error":
-                        return
-                    # failed loads are reported from the network events, with their URL
-                    if msg.text.startswith("Failed to load resource"):
-                        return
-                    loc = msg.location or {}
-                    where = f" ({loc.get('url')}:{loc.get('lineNumber')})" if loc.get("url") else ""
-                    rep.js_errors.append(f"console.error: {msg.text}{where}")
-
-                def on_pageerror(err, rep=rep):
-                    rep.js_errors.append(f"uncaught {err.name or 'Error'}: {err.message}")
-
-                def on_response(resp, rep=rep):
-                    if resp.status >= 400 and _same_origin(resp.url, base):
-                        rep.failed_requests.append(f"{resp.status} {resp.url[len(base):]}")
-
-                def on_requestfailed(req, rep=rep):
-                    # ERR_ABORTED: cancelled by a navigation (index.html's meta refresh) or by
-                    # the page, not missing; a missing file is a 404 (on_response)
-                    if _same_origin(req.url, base) and "ERR_ABORTED" not in (req.failure or ""):
-                        rep.failed_requests.append(f"{req.failure} {req.url[len(base):]}")
-
-                page.on("console", on_console)
-                page.on("pageerror", on_pageerror)
-                page.on("response", on_response)
-                page.on("requestfailed", on_requestfailed)
-                url = base + urllib.parse.quote(rel)
-                try:
-                    resp = page.goto(url, wait_until="load")
-                    if resp is None or resp.status >= 400:
-                        rep.notes.append(f"page did not load: {resp and resp.status}")
-                    with contextlib.suppress(PlaywrightError):
-                        page.wait_for_load_state("networkidle", timeout=5000)
-                    for attempt in range(3):
-                        # a <meta http-equiv="refresh"> (index.html) navigates after load
-                        try:
-                            page.wait_for_load_state("load")
-                            info = page.evaluate(PAGE_JS)
-                            break
-                        except PlaywrightError as e:
-                            if "context was destroyed" not in str(e) or attempt == 2:
-                                raise
-                            page.wait_for_timeout(500)
-                    if page.url.split("#")[0] != url:
-                        rep.redirected_to = _page_key(page.url, base)
-                    # let late timers (e.g. an animation's first frame) report their errors
-                    page.wait_for_timeout(100)
-                except PlaywrightError as e:
-                    rep.notes.append(f"browser error: {e}")
-                    page.close()
-                    reports[rel] = rep
+                reports[rel] = rep
+                info = _load_page(context, base, rep, screenshots.get(rel), PlaywrightError)
+                if info is None:
                     continue
-                for im in info["images"]:
-                    if im["width"] == 0:
-                        src = im["src"]
-                        src = src[len(base) :] if src.startswith(base) else src
-                        if src.startswith("data:"):
-                            src = src[:40] + "..."
-                        rep.missing_images.append(src or f"<img id={im['id']!r}> without src")
+                _record_page(rep, info, base, notebooks)
                 if rep.redirected_to is None:
                     page_ids[rel] = set(info["ids"])
                 links[rel] = [(ln["href"], ln["raw"]) for ln in info["links"]]
-                m = CHAPTER_RE.search(rel)
-                if m and notebooks is not None:
-                    nb = Path(notebooks) / f"{m.group(1)}.ipynb"
-                    if nb.is_file():
-                        rep.figures_expected = expected_figures(nb)
-                        shown = [im for im in info["images"] if im["figure"] and im["width"] > 0]
-                        rep.figures_rendered = len(shown)
-                        rep.animations_rendered = sum(im["animation"] for im in shown)
-                    else:
-                        rep.notes.append(f"no executed notebook {nb} to count its figures")
-                if rel in screenshots:
-                    screenshots[rel].parent.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(screenshots[rel]), full_page=True)
-                page.close()
-                reports[rel] = rep
             context.close()
         finally:
             browser.close()
-
-        # internal links: the target exists, and so does its #fragment
-        status_cache: dict[str, int] = {}
-        for rel, lns in links.items():
-            seen = set()
-            for href, raw in lns:
-                if not _same_origin(href, base) or (href, raw) in seen:
-                    continue
-                seen.add((href, raw))
-                reports[rel].links_checked += 1
-                target_url, _, frag = href.partition("#")
-                target = _page_key(target_url, base)
-                frag = urllib.parse.unquote(frag)
-                if target in page_ids:
-                    if frag and frag not in page_ids[target]:
-                        reports[rel].broken_links.append(f"{raw} (no id {frag!r} on {target})")
-                    continue
-                code = _url_status(target_url, status_cache)
-                if code >= 400 or code == 0:
-                    reports[rel].broken_links.append(f"{raw} ({code or 'no answer'})")
+        _check_links(links, page_ids, base, reports)
 
     for rep in reports.values():
-        rep.external_requests = list(dict.fromkeys(rep.external_requests))
-        errors, rep.js_errors = rep.js_errors, []
-        for err in errors:
-            if any(re.fullmatch(rx, err, flags=re.DOTALL) for rx, _ in known_errors):
-                rep.known_errors.append(err)
-            else:
-                rep.js_errors.append(err)
+        _sort_errors(rep, known_errors)
     return BookReport(
         site=site,
         pages=[reports[p] for p in pages],
@@ -597,8 +716,9 @@ SCREENSHOT_PAGE = "book/chapters/06_evaluation.html"
 def check_book(root: Path | str = ".", **kwargs) -> BookReport:
     """Check this compendium's built book: ``root/_build/html`` against ``root/_toc.yml``
     and the executed chapters in ``root/book/chapters``, with :data:`BOOK_KNOWN_ERRORS`
-    allowed, and a full-page screenshot of chapter 06 in
-    ``root/_build/screenshots/06_evaluation.png``. ``kwargs`` go to :func:`check_site`.
+    allowed, typeset maths required on :data:`MATHS_PAGES`, and a full-page screenshot of
+    chapter 06 in ``root/_build/screenshots/06_evaluation.png``. ``kwargs`` go to
+    :func:`check_site`.
     """
     root = Path(root)
     kwargs.setdefault("toc", root / "_toc.yml")
@@ -607,6 +727,7 @@ def check_book(root: Path | str = ".", **kwargs) -> BookReport:
         "screenshots", {SCREENSHOT_PAGE: root / "_build" / "screenshots" / "06_evaluation.png"}
     )
     kwargs.setdefault("known_errors", BOOK_KNOWN_ERRORS)
+    kwargs.setdefault("maths_pages", MATHS_PAGES)
     return check_site(root / "_build" / "html", **kwargs)
 
 
@@ -622,7 +743,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="also fail on the known upstream errors (BOOK_KNOWN_ERRORS)")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="list the blocked external URLs and the known upstream errors")
+    ap.add_argument("--check-chromium", action="store_true",
+                    help="only check that Chromium and Playwright are there (one line; exit 2 "
+                    "if not)")
     a = ap.parse_args(argv)
+    if a.check_chromium:
+        try:
+            print(f"browser check: {check_chromium()}")
+        except ChromiumMissing as e:
+            print(f"error: browser tests: {e} (`make test BROWSER=0` skips them)", file=sys.stderr)
+            return 2
+        return 0
     try:
         report = check_book(a.root, **({"known_errors": ()} if a.strict else {}))
     except (ChromiumMissing, FileNotFoundError) as e:

@@ -10,18 +10,31 @@ Two kinds of test:
   deselects it in its first pass (``-m "not book"``, the book is not built yet) and runs it
   with ``make test-browser`` right after ``make test-book``.
 
-No Chromium, or no built book, is a failure with instructions, never a skip.
+No Chromium is one error with the install command (conftest.py; the other browser tests are
+deselected, see test_browser_gate.py); no built book is a failure with instructions. They are
+skipped only on request (``make test BROWSER=0``, refused in CI).
+
+Maths: the book bundles MathJax (tools/mathjax_offline.py); the tiny site loads that bundle
+locally (rendered) and from a fake CDN on another local port (blocked: the page shows raw TeX
+and the CDN server sees no request, not even a WebSocket that request routing does not catch).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.server
 import json
+import threading
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import yaml
+from sphinx.errors import ExtensionError
 
-from tools import booktest
+from tools import booktest, mathjax_offline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,6 +78,37 @@ def image_output(mime: str = "image/png") -> dict:
 def figure_div(src: str) -> str:
     """What myst-nb writes for an image output."""
     return f'<div class="cell_output docutils container"><img alt="x" src="{src}" /></div>'
+
+
+#: Inline and display maths as Sphinx writes them, and TeX-like text in code (not maths).
+MATHS_BODY = (
+    '<p>tolerance <span class="math notranslate nohighlight">\\(\\varepsilon\\)</span></p>'
+    '<div class="math notranslate nohighlight">\\[t_{ij} = i\\,(W\\tau_d + \\tau_r)\\]</div>'
+    "<pre>re.compile(r'\\(x\\)')</pre>"
+)
+
+
+@contextlib.contextmanager
+def fake_cdn(directory: Path):
+    """A second local server standing in for a CDN, reached as ``localhost`` (not 127.0.0.1);
+    yields its base URL and the list of paths it was asked for."""
+    hits: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - the base class's name
+            hits.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(Handler, directory=str(directory))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_address[1]}/", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 ANIM_HTML = '<div class="animation"><img id="_anim_img42"></div>'
@@ -136,41 +180,54 @@ def tiny(tmp_path_factory):
         "format: jb-book\nroot: index\nchapters:\n"
         "  - file: other\n  - file: book/chapters/01_good\n  - file: book/chapters/09_absent\n"
     )
-    shot = tmp / "shots" / "01_good.png"
-    report = booktest.check_site(
-        site, toc=toc, notebooks=nbs, chromium=exe,
-        screenshots={"book/chapters/01_good.html": shot},
+    # maths: MathJax bundled as the book bundles it, and the same MathJax on a "CDN"
+    n_bundled = mathjax_offline.copy_bundle(
+        mathjax_offline.mathjax_source(), site / "_static" / "mathjax"
     )
+    assert n_bundled > 50
+    mathjax_offline.copy_bundle(mathjax_offline.mathjax_source(), tmp / "cdn" / "mathjax")
+    script = '<script defer src="{}mathjax/tex-mml-chtml.js"></script>'
+    write(site / "maths.html", html(MATHS_BODY, head=script.format("_static/")))
+    shot = tmp / "shots" / "01_good.png"
+    with fake_cdn(tmp / "cdn") as (cdn, cdn_hits):
+        ws = f"<script>try {{ new WebSocket('{cdn.replace('http', 'ws')}socket'); }} catch (e) {{}}"
+        write(site / "maths_cdn.html", html(MATHS_BODY + ws + "</script>", head=script.format(cdn)))
+        report = booktest.check_site(
+            site, toc=toc, notebooks=nbs, chromium=exe,
+            screenshots={"book/chapters/01_good.html": shot},
+            maths_pages=["maths.html", "maths_cdn.html"],
+        )
     print(report.summary())
-    return report, shot
+    return report, shot, cdn, cdn_hits
 
 
-CLEAN = ["index.html", "other.html", "book/chapters/01_good.html"]
+CLEAN = ["index.html", "other.html", "book/chapters/01_good.html", "maths.html"]
 
 
 @pytest.mark.parametrize("page", CLEAN)
 def test_clean_page_passes(tiny, page):
-    report, _ = tiny
+    report = tiny[0]
     assert report.page(page).problems == []
 
 
 def test_every_page_was_loaded(tiny):
-    report, _ = tiny
+    report = tiny[0]
     assert [p.path for p in report.pages] == [
         "book/chapters/01_good.html", "book/chapters/02_short.html",
         "book/chapters/03_anim_no_js.html", "broken_link.html", "console_error.html",
-        "index.html", "js_error.html", "missing_image.html", "other.html",
+        "index.html", "js_error.html", "maths.html", "maths_cdn.html", "missing_image.html",
+        "other.html",
     ]
     assert report.page("index.html").links_checked == 4  # the external link is not checked
 
 
 def test_external_requests_are_blocked_and_reported_not_failed(tiny):
-    report, _ = tiny
+    report = tiny[0]
     assert report.page("index.html").external_requests == ["https://cdn.example.invalid/lib.js"]
 
 
 def test_missing_image_is_red(tiny):
-    report, _ = tiny
+    report = tiny[0]
     page = report.page("missing_image.html")
     assert page.missing_images == ["_images/does_not_exist.png"]
     assert page.failed_requests == ["404 _images/does_not_exist.png"]
@@ -188,14 +245,14 @@ def test_broken_links_are_red(tiny):
 
 
 def test_javascript_errors_are_red(tiny):
-    report, _ = tiny
+    report = tiny[0]
     assert report.page("js_error.html").js_errors == ["uncaught Error: deliberate failure"]
     [msg] = report.page("console_error.html").js_errors
     assert msg.startswith("console.error: deliberate message")
 
 
 def test_chapter_with_fewer_rendered_figures_is_red(tiny):
-    report, _ = tiny
+    report = tiny[0]
     good = report.page("book/chapters/01_good.html")
     assert (good.figures_rendered, good.figures_expected, good.animations_rendered) == (3, 3, 1)
     short = report.page("book/chapters/02_short.html")
@@ -213,8 +270,53 @@ def test_page_of_the_toc_missing_from_the_site_is_red(tiny):
     assert tiny[0].missing_pages == ["book/chapters/09_absent.html"]
 
 
+def test_bundled_maths_render_offline(tiny):
+    page = tiny[0].page("maths.html")
+    assert page.maths_rendered == 2  # inline and display; the <pre> is code, not maths
+    assert page.raw_tex == []
+    assert page.external_requests == []
+
+
+def test_maths_from_a_cdn_are_blocked_and_red(tiny):
+    report, _, cdn, cdn_hits = tiny
+    page = report.page("maths_cdn.html")
+    assert page.external_requests == [f"{cdn}mathjax/tex-mml-chtml.js"]
+    assert cdn_hits == []  # neither the script nor the WebSocket reached the "CDN"
+    assert page.maths_rendered == 0
+    assert page.raw_tex == ["\\(\\varepsilon\\)", "\\[t_{ij} = i\\,(W\\tau_d + \\tau_r)\\]"]
+    assert "no rendered maths (no mjx-container): MathJax did not typeset" in page.problems
+    assert "maths not rendered (raw TeX): \\(\\varepsilon\\)" in page.problems
+
+
+def test_the_book_loads_the_bundled_mathjax():
+    """_config.yml: MathJax from the bundle that tools/mathjax_offline.py copies, no CDN."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]
+    assert config["local_extensions"] == {"mathjax_offline": "tools/"}
+    assert config["config"]["mathjax_path"] == "mathjax/tex-mml-chtml.js"
+    files = {p.as_posix() for p in mathjax_offline.bundle_files(mathjax_offline.mathjax_source())}
+    assert "tex-mml-chtml.js" in files
+    assert "output/chtml/fonts/woff-v2/MathJax_Main-Regular.woff" in files
+    assert "input/tex/extensions/physics.js" in files  # autoloaded by \\qty etc.
+
+
+def test_the_mathjax_extension_refuses_a_cdn_path(tmp_path):
+    """A build whose mathjax_path is not the bundle's fails at once, saying what to write."""
+    app = SimpleNamespace(
+        builder=SimpleNamespace(format="html"),
+        config=SimpleNamespace(mathjax_path="https://cdn.jsdelivr.net/npm/mathjax@3/es5/x.js"),
+    )
+    with pytest.raises(ExtensionError, match="mathjax_path: mathjax/tex-mml-chtml.js"):
+        mathjax_offline._check(app)
+    app.config.mathjax_path = "mathjax/tex-mml-chtml.js"
+    mathjax_offline._check(app)
+    app.outdir = str(tmp_path)
+    mathjax_offline._copy_into_build(app, None)
+    copied = [p for p in (tmp_path / "_static" / "mathjax").rglob("*") if p.is_file()]
+    assert len(copied) == len(mathjax_offline.bundle_files(mathjax_offline.mathjax_source()))
+
+
 def test_screenshot_is_a_full_page_png(tiny):
-    _, shot = tiny
+    _, shot, _, _ = tiny
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -252,6 +354,15 @@ def test_toc_pages_of_this_book():
     assert "book/chapters/06_evaluation.html" in pages
 
 
+def test_chromium_is_installed():
+    """The probe (conftest.py): the only browser test left to fail when Chromium is missing."""
+    try:
+        version = booktest.check_chromium()
+    except booktest.ChromiumMissing as e:
+        pytest.fail(f"browser tests: {e} (`make test BROWSER=0` skips them)", pytrace=False)
+    assert version.lower().startswith(("chromium", "google chrome")), version
+
+
 def test_missing_chromium_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.delenv("QDLOC_CHROMIUM", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -273,6 +384,9 @@ def test_built_book_in_chromium():
     report = booktest.check_book(ROOT)
     print(report.summary())
     assert report.ok, "the built book fails in Chromium:\n" + report.summary()
+    for page in booktest.MATHS_PAGES:
+        assert report.page(page).maths_rendered > 0, page
+    assert sum(p.maths_rendered for p in report.pages) > 0
     checked = {p.path for p in report.pages}
     for page in booktest.toc_pages(ROOT / "_toc.yml"):
         assert page in checked, page
