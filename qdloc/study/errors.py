@@ -251,7 +251,7 @@ def failure_factors(
     """What the images a method fails on (error above ``eps_nm`` or none) have in common.
 
     Three candidate causes per image: its centroid within 2 px of the border
-    (``near_edge``), a mean |z| over the scan above σz/2 (``out_of_focus``), and a radius of
+    (``near_edge``), a mean ``|z|`` over the scan above σz/2 (``out_of_focus``), and a radius of
     gyration of the path in the top tenth of the set (``wide_path``).
 
     Parameters

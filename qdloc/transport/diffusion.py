@@ -309,7 +309,7 @@ def msd(x, y, max_lag: int, frames=None) -> MSD:
 
 
 class _PairCounts:
-    """Counts ``N_ab(d)`` = #{i: pairs (i, i+a) and (i+d, i+d+b) both exist}, for |d| <= max lag.
+    """Counts ``N_ab(d)`` = #{i: pairs (i, i+a) and (i+d, i+d+b) both exist}, for ``|d| <= max lag``.
 
     Only ``-b <= d <= a`` matters: outside, the two displacements span disjoint
     stretches of the walk, which are uncorrelated in the model.
