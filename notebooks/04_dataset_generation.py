@@ -20,7 +20,8 @@
 # Poisson noise. This chapter turns it into the data of the paper (§4.1): a training set, a
 # validation split and three test sets, written to disk in a form that a network can train
 # on, that a microscopist can open in Fiji, and that says how it was made. It follows
-# `qdloc.data.dataset`; the figures come from `qdloc.plots.dataset`.
+# {py:mod}`qdloc.data.dataset`; the tables and checks come from {py:mod}`qdloc.study.datasets`
+# and the figures from {py:mod}`qdloc.plots.dataset`.
 #
 # **What you will learn**
 #
@@ -39,9 +40,8 @@ out_dir = "../data/paper"  # folder of the paper's five sets
 make_paper_sets = True  # False: skip the paper's sets and show the demonstration set (fast runs)
 results_dir = "../data/results"
 
-# %%
-import filecmp
-import json
+# %% tags=["hide-input"]
+import os
 import shutil
 import tempfile
 import time
@@ -49,21 +49,19 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import tifffile
-from scipy import stats
 
-from qdloc import BLOCK, SimParams, simulate
+from qdloc import BLOCK, SimParams
+from qdloc.data import dataset as dd
+from qdloc.data.dataset import DatasetError, concatenate_shards, draw_D, load_dataset
 from qdloc.data.presets import PAPER_PRESET
-from qdloc.data.dataset import DatasetError, concatenate_shards, draw_D, load_dataset, write_dataset, write_paper_sets
-from qdloc.io import atomic_write_text
+from qdloc.io import write_results
 from qdloc.plots.dataset import plot_D_histogram, plot_montage
+from qdloc.study import datasets as sd
 
 params = SimParams()
 demo_root = Path(tempfile.mkdtemp(prefix="qdloc-ch04-"))  # removed at the end of the chapter
-print(
-    f"images of {params.height_px} x {params.width_px} px of {params.pixel_size_um} um; "
-    f"random blocks of {BLOCK} images"
-)
+print(f"images of {params.height_px} x {params.width_px} px of {params.pixel_size_um} um; "
+      f"random blocks of {BLOCK} images")
 
 # %% [markdown]
 # ## The paper's sets
@@ -76,10 +74,9 @@ print(
 # shared between sets.
 
 # %%
-for name, s in PAPER_PRESET.items():
-    D_text = f"uniform in [{s.D[1]}, {s.D[2]}]" if isinstance(s.D, tuple) else f"{s.D}"
-    print(f"{name:11s} {s.n:6d} images  seed {s.seed:2d}  D = {D_text} um^2/s")
-print(f"total {sum(s.n for s in PAPER_PRESET.values())} images")
+preset = sd.preset_table(PAPER_PRESET)
+print(preset.to_string(index=False))
+print(f"total {preset['images'].sum()} images")
 
 # %% [markdown]
 # **One D per image, reproducibly.** In the training and validation sets every image gets
@@ -107,20 +104,19 @@ print("same as in the full draw:", bool(np.array_equal(D_slice, D_all[1000:1010]
 # %% [markdown]
 # ## Making the sets
 #
-# `write_paper_sets` writes the five sets into `out_dir`, one folder each. A set that
-# already exists, loads, verifies and was made with the same parameters is kept; one made
-# with other parameters (for instance before a change of $N_{qd}$) is replaced. About
-# 40,000 images take a few seconds.
+# {py:func}`~qdloc.data.dataset.write_paper_sets` writes the five sets into `out_dir`, one
+# folder each. A set that already exists, loads, verifies and was made with the same
+# parameters is kept; one made with other parameters (for instance before a change of
+# $N_{qd}$) is replaced. About 40,000 images take a few seconds.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 t0 = time.perf_counter()
 if make_paper_sets:
-    paths = write_paper_sets(out_dir, params, skip_existing=True, force=True, progress=False)
+    paths = dd.write_paper_sets(out_dir, params, skip_existing=True, force=True, progress=False)
     print(f"{len(paths)} sets ready in {out_dir} ({time.perf_counter() - t0:.1f} s)")
-demo = write_dataset(
-    demo_root / "demo", n_demo, params, seed=seed, D=("uniform", 0.75, 1.75), progress=False
-)
+demo = dd.write_dataset(demo_root / "demo", n_demo, params, seed=seed, D=("uniform", 0.75, 1.75),
+                        progress=False)
 print(f"demonstration set of {n_demo} images ready ({time.perf_counter() - t0:.1f} s in all)")
 
 # %%
@@ -129,10 +125,8 @@ if make_paper_sets:
     train = load_dataset(Path(out_dir) / "train")
 else:  # a quick run: the demonstration set stands in for both
     test = train = load_dataset(demo)
-print(
-    f"test set: {test.path.name}, {len(test)} images, seed {test.seed}, "
-    f"D in [{test.D.min():.2f}, {test.D.max():.2f}] um^2/s"
-)
+print(f"test set: {test.path.name}, {len(test)} images, seed {test.seed}, "
+      f"D in [{test.D.min():.2f}, {test.D.max():.2f}] um^2/s")
 print(f"training set: {train.path.name}, {len(train)} images, seed {train.seed}")
 
 # %% [markdown]
@@ -148,8 +142,7 @@ print(f"training set: {train.path.name}, {len(train)} images, seed {train.seed}"
 # | `params.json` | how the set was made: every simulator parameter, seed, D, version, checksums |
 
 # %%
-for f in sorted(test.path.iterdir()):
-    print(f"{f.name:18s} {f.stat().st_size / 1e6:8.2f} MB")
+print(sd.files_table(test.path).round(2).to_string(index=False))
 
 # %% [markdown]
 # **The TIFF in Fiji.** `images.tif` is an uncompressed ImageJ hyperstack with its frames
@@ -158,14 +151,10 @@ for f in sorted(test.path.iterdir()):
 # description. Any TIFF reader gets the pages:
 
 # %%
-with tifffile.TiffFile(test.path / "images.tif") as tif:
-    ij = tif.imagej_metadata
-    num, den = tif.pages.first.tags["XResolution"].value
-    print(
-        f"ImageJ stack: {ij['images']} images, axes {tif.series[0].axes}, "
-        f"shape {tif.series[0].shape}, {tif.series[0].dtype}"
-    )
-    print(f"pixel size: {den / num:.4f} {ij['unit']} (Fiji: Image > Properties)")
+tif = sd.tiff_summary(test.path / "images.tif")
+print(f"ImageJ stack: {tif['images']} images, axes {tif['axes']}, shape {tif['shape']}, "
+      f"{tif['dtype']}")
+print(f"pixel size: {tif['pixel_size']:.4f} {tif['unit']} (Fiji: Image > Properties)")
 
 # %% [markdown]
 # **The labels.** `labels.csv` has one row per image, in page order. Positions are in pixels
@@ -192,18 +181,13 @@ print(test.labels.head(4).round(3).to_string(index=False))
 # copy is the set we describe.
 
 # %%
-meta = test.meta
-print("keys:", ", ".join(sorted(meta)))
-print("D:", meta["D"], " seed:", meta["seed"], " n:", meta["n"], " shard:", meta["shard"])
-print(
-    "sim_params:",
-    {k: meta["sim_params"][k] for k in ("height_px", "width_px", "pixel_size_um", "n_bkg")},
-)
+print("keys:", ", ".join(sorted(test.meta)))
+print(sd.provenance(test.meta))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-for name, f in meta["files"].items():
-    print(f"{name:18s} sha256 {f['sha256'][:16]}...")
+print("sha256 (first 16 digits):")
+print(sd.checksum_table({test.path.name: test}, chars=16).T.to_string())
 
 # %% [markdown]
 # ## Looking at the data
@@ -229,13 +213,10 @@ ax.set_title(f"{train.path.name}: D per image")
 plt.show()
 
 # %%
-ks = stats.kstest(train.D, stats.uniform(loc=0.75, scale=1.0).cdf)
-print(
-    f"{len(train)} images: D min {train.D.min():.4f}, max {train.D.max():.4f}, "
-    f"mean {train.D.mean():.4f} (uniform: 1.25), "
-    f"sd {train.D.std():.4f} (uniform: {1 / 12**0.5:.4f})"
-)
-print(f"Kolmogorov-Smirnov against uniform [0.75, 1.75]: p = {ks.pvalue:.3f}")
+u = sd.uniform_check(train.D, 0.75, 1.75)
+print(f"{u['n']} images: D min {u['min']:.4f}, max {u['max']:.4f}, mean {u['mean']:.4f} "
+      f"(uniform: {u['mean_expected']:g}), sd {u['sd']:.4f} (uniform: {u['sd_expected']:.4f})")
+print(f"Kolmogorov-Smirnov against uniform [0.75, 1.75]: p = {u['ks_p']:.3f}")
 
 # %% [markdown]
 # ## Atomic writes
@@ -250,19 +231,17 @@ print(f"Kolmogorov-Smirnov against uniform [0.75, 1.75]: p = {ks.pvalue:.3f}")
 
 # %%
 try:
-    write_dataset(demo, 10, params, seed=seed, progress=False)
+    dd.write_dataset(demo, 10, params, seed=seed, progress=False)
 except FileExistsError as exc:
     print("refused:", str(exc).replace(str(demo_root), "..."))
-print("files in the demonstration folder:", sorted(p.name for p in demo_root.iterdir()))
+print("files in the demonstration folder:", sorted(os.listdir(demo_root)))
 
 # %% [markdown]
-# When something is wrong with a set on disk, `load_dataset` says which file and what:
+# When something is wrong with a set on disk, {py:func}`~qdloc.data.dataset.load_dataset` says
+# which file and what. Here a copy of the demonstration set loses the second half of its TIFF:
 
 # %%
-broken = demo_root / "broken"
-shutil.copytree(demo, broken)
-data = (broken / "images.tif").read_bytes()
-(broken / "images.tif").write_bytes(data[: len(data) // 2])
+broken = sd.truncated_copy(demo, demo_root / "broken", "images.tif", fraction=0.5)
 try:
     load_dataset(broken)
 except DatasetError as exc:
@@ -275,28 +254,15 @@ shutil.rmtree(broken)
 # A million images take a few minutes on one machine; several machines can share the work.
 # `shard=(i, N)` (command line: `--shard i/N`) writes the $i$-th of $N$ contiguous blocks of
 # the set, keeping the global image indices in the `frame` column. Since image $k$ depends only
-# on the seed and $k$, `concatenate_shards` (`qdloc concat`) joins the shards into exactly the
-# set written in one go: the same bytes in all four files, `params.json` included.
+# on the seed and $k$, {py:func}`~qdloc.data.dataset.concatenate_shards` (`qdloc concat`) joins
+# the shards into exactly the set written in one go: the same bytes in all four files,
+# `params.json` included. ({py:func}`~qdloc.study.datasets.write_shards` writes the shards.)
 
 # %%
-shards = [
-    write_dataset(
-        demo_root / f"shard{i}",
-        n_demo,
-        params,
-        seed=seed,
-        D=("uniform", 0.75, 1.75),
-        shard=(i, 3),
-        progress=False,
-    )
-    for i in range(3)
-]
-for s in shards:
-    ds = load_dataset(s)
-    print(f"{s.name}: images {ds.frames[0]}..{ds.frames[-1]}")
+shards = sd.write_shards(demo_root, n_demo, params, seed, D=("uniform", 0.75, 1.75), n_shards=3)
+print(sd.shard_table(shards).to_string(index=False))
 joined = concatenate_shards(shards, demo_root / "joined", progress=False)
-same = {f.name: filecmp.cmp(f, joined / f.name, shallow=False) for f in sorted(demo.iterdir())}
-print("joined shards == set written in one go:", same)
+print("joined shards == set written in one go:", sd.same_bytes(demo, joined))
 
 # %% [markdown]
 # ## The command line
@@ -321,42 +287,14 @@ print("joined shards == set written in one go:", same)
 # Set sizes, checksums and D statistics go to `04_dataset_generation.json` in `results_dir`.
 
 # %%
-sets = (
-    {name: load_dataset(Path(out_dir) / name, verify=False) for name in PAPER_PRESET}
-    if make_paper_sets
-    else {"demo": load_dataset(demo, verify=False)}
-)
-results = {
-    "sim_params": params.to_dict(),
-    "sets": {
-        name: {
-            "n": len(ds),
-            "seed": ds.seed,
-            "D": ds.meta["D"],
-            "D_min": float(ds.D.min()),
-            "D_max": float(ds.D.max()),
-            "D_mean": float(ds.D.mean()),
-            "D_sd": float(ds.D.std()),
-            "sha256": {f: v["sha256"] for f, v in ds.meta["files"].items()},
-            "bytes": {f: v["bytes"] for f, v in ds.meta["files"].items()},
-        }
-        for name, ds in sets.items()
-    },
-}
-path = Path(results_dir) / "04_dataset_generation.json"
-path.parent.mkdir(parents=True, exist_ok=True)
-atomic_write_text(path, json.dumps(results, indent=2) + "\n")
-for name, r in results["sets"].items():
-    print(
-        f"{name:11s} n={r['n']:6d} seed={r['seed']:2d} "
-        f"D: min {r['D_min']:.3f} max {r['D_max']:.3f} "
-        f"mean {r['D_mean']:.3f} sd {r['D_sd']:.3f}"
-    )
+sets = sd.load_sets(out_dir, PAPER_PRESET) if make_paper_sets else {"demo": load_dataset(demo)}
+results = sd.dataset_results(params, sets)
+print("wrote", write_results(results_dir, "04_dataset_generation.json", results).name)
+print(sd.results_table(results).round(3).to_string())
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-for name, r in results["sets"].items():
-    print(f"{name:11s}", "  ".join(f"{f} {h[:12]}" for f, h in r["sha256"].items()))
+print(sd.checksum_table(sets, chars=12).to_string())
 
 # %% [markdown]
 # ## Exercises
@@ -370,9 +308,7 @@ for name, r in results["sets"].items():
 
 # %% tags=["hide-input"]
 k = 123 % len(test)
-one = simulate(1, test.params, seed=test.seed, D=test.D[k], start=int(test.frames[k]))
-same_image = bool(np.array_equal(one.images[0], test.images[k]))
-same_label = bool(np.array_equal(one.centroids[0], test.truth_xy[k]))
+same_image, same_label = sd.resimulate_image(test, k)  # simulate(1, ..., start=frames[k])
 print(f"image {k}: same pixels {same_image}, same label {same_label}")
 assert same_image
 assert same_label
@@ -385,43 +321,27 @@ assert same_label
 # Solution:
 
 # %% tags=["hide-input"]
-centroids_px = np.asarray(test.trajectories)[..., :2].mean(axis=1) / test.params.pixel_size_um
-err_nm = np.abs(centroids_px - test.truth_xy).max() * test.pixel_size_nm
+err_nm = sd.label_error_nm(test)  # centroids of trajectories.npy against labels.csv
 print(f"largest difference: {err_nm:.1e} nm (below 1e-9 nm: {err_nm < 1e-9})")
 assert err_nm < 1e-9
 
 # %% [markdown]
 # **3.** How often does the dot leave the image during the scan at D = 1.75 µm²/s, and how
 # often does its detection box touch the edge of the image? Use a test set (or make a small
-# one with `write_dataset`).
+# one with {py:func}`~qdloc.data.dataset.write_dataset`).
 
 # %% [markdown]
 # Solution:
 
 # %% tags=["hide-input"]
-fast = (
-    load_dataset(Path(out_dir) / "test_D1.75")
-    if make_paper_sets
-    else load_dataset(
-        write_dataset(demo_root / "fast", n_demo, params, seed=seed + 1, D=1.75, progress=False)
-    )
-)
-p = fast.params
-xy_px = np.asarray(fast.trajectories)[..., :2] / p.pixel_size_um
-outside = (
-    (xy_px < -0.5) | (xy_px[..., :1] > p.width_px - 0.5) | (xy_px[..., 1:] > p.height_px - 0.5)
-).any(axis=(1, 2))
-lab = fast.labels
-touches = (
-    (lab.bbox_x0 <= -0.5)
-    | (lab.bbox_y0 <= -0.5)
-    | (lab.bbox_x1 >= p.width_px - 0.5)
-    | (lab.bbox_y1 >= p.height_px - 0.5)
-).to_numpy()
-print(
-    f"{fast.path.name}: the dot leaves the image in {outside.mean():.1%} of {len(fast)} images; "
-    f"the box touches the edge in {touches.mean():.1%}"
-)
+if make_paper_sets:
+    fast = load_dataset(Path(out_dir) / "test_D1.75")
+else:  # a small set at D = 1.75
+    fast = load_dataset(dd.write_dataset(demo_root / "fast", n_demo, params, seed=seed + 1,
+                                         D=1.75))
+outside, touches = sd.edge_events(fast)
+print(f"{fast.path.name}: the dot leaves the image in {outside.mean():.1%} of {len(fast)} "
+      f"images; the box touches the edge in {touches.mean():.1%}")
 assert touches[outside].all()  # a dot that leaves the image always has a box at the edge
 
 # %%

@@ -21,9 +21,11 @@
 # changes. This chapter lets the scanner run on, frame after frame, follows the dot with each
 # localiser, links the localisations into tracks with `trackpy.link`, and estimates $D$ from the
 # tracks. It then adds the detector realism the paper left out: a photomultiplier's excess noise
-# and a bidirectional scan. The code is in `qdloc.sim.simulate` (movies), `qdloc.transport.linking`
-# (localise and link), `qdloc.transport.diffusion` (per-track estimators) and `qdloc.transport.censored` (the
-# experiments of this chapter).
+# and a bidirectional scan. The code is in {py:mod}`qdloc.sim.simulate` (movies),
+# {py:mod}`qdloc.transport.linking` (localise and link), {py:mod}`qdloc.transport.diffusion`
+# (per-track estimators), {py:mod}`qdloc.transport.censored` (tracks in a small field and their
+# likelihood), and the experiments of this chapter in {py:mod}`qdloc.study.diffusion`,
+# {py:mod}`qdloc.study.detector` and {py:mod}`qdloc.study.tracking`.
 #
 # **What you will learn**
 #
@@ -54,40 +56,38 @@ compact_model = "../data/models/compact/compact.pt"
 compact_pmt_model = "../data/models/compact_pmt/compact.pt"  # trained with F = 1.5 (see its README)
 frcnn_model = "../data/models/frcnn_cpu/frcnn_cpu.pt"
 
-# %%
-import json
+# %% tags=["hide-input"]
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from qdloc import SimParams, simulate_movie
-from qdloc.transport.diffusion import scanner_blur_coefficient
-from qdloc.io import atomic_write_text
 from qdloc.plots.tracking import plot_D_estimates, plot_detector, plot_movie_tracks
-from qdloc.transport.linking import link_tracks, localise_movie
-from qdloc.study.diffusion import bias_table, diffusion_study, score_threshold
-from qdloc.study.detector import detector_study, detector_summary
-from qdloc.transport.censored import window_px
+from qdloc.sim.psf import pmt_moments
+from qdloc.study import tracking as st
+from qdloc.study.detector import detector_effects, detector_study, detector_summary
+from qdloc.study.diffusion import bias_table, diffusion_study
+from qdloc.transport.diffusion import scanner_blur_coefficient
 
 params = SimParams()
 R = scanner_blur_coefficient(params)
 dt = params.frame_period_s
-print(f"frame interval {dt * 1e3:.2f} ms, motion-blur coefficient R = {R:.4f} (uniform exposure: 1/6 = 0.1667)")
-for D in (0.5, 1.0, 3.0):
-    step_px = np.sqrt(2 * D * dt) / params.pixel_size_um
-    print(f"D = {D:g}: per-axis step between frames {step_px:.1f} px (field 24 x 25 px)")
+print(f"frame interval {dt * 1e3:.2f} ms, motion-blur coefficient R = {R:.4f} "
+      f"(uniform exposure: 1/6 = 0.1667)")
+print("per-axis step between frames (field 24 x 25 px):")
+print(st.frame_steps(params, [0.5, 1.0, 3.0]).round(1).to_string(index=False))
 
 # %% [markdown]
 # ## A movie
 #
-# `qdloc.simulate(n, params, D=..., frames=T)` records `T` frames back to back: the beam
-# retraces to the top after the last line (`retrace_s`), waits `frame_pause_s` (0 here), and
-# starts again, while the dot keeps diffusing on the same clocks. Frame 0 is exactly the
-# single-frame simulator's image; later frames start where the dot is, so it may leave. The
-# label of each frame is the centroid of the dot's positions while that frame was scanned.
+# {py:func}`qdloc.sim.simulate.simulate_movie` (`simulate_movie(n, T, params, D=...)`) records
+# `T` frames back to back: the beam retraces to the top after the last line (`retrace_s`), waits
+# `frame_pause_s` (0 here), and starts again, while the dot keeps diffusing on the same clocks.
+# Frame 0 is exactly the single-frame simulator's image; later frames start where the dot is, so
+# it may leave. The label of each frame is the centroid of the dot's positions while that frame
+# was scanned.
 #
 # The motion-blur coefficient $R$ of Berglund (2010) measures how the "exposure" spreads over
 # the frame interval: $R = \frac{1}{\Delta t}\int_0^{\Delta t} S(t)(1-S(t))\,dt$ with $S$ the
@@ -97,12 +97,10 @@ for D in (0.5, 1.0, 3.0):
 # %%
 mv = simulate_movie(example_movie + 1, n_frames, params, seed=seed, D=example_D)
 images, truth = mv.images[example_movie], mv.centroids[example_movie]
-tracks = {}
-for name, model in (("trackpy", None), ("compact", compact_model)):
-    thr = score_threshold(name, model, false_alarm, params=params)
-    locs = localise_movie(images, name, model_path=model, min_score=thr)
-    tracks[name] = link_tracks(locs)
-    print(f"{name}: {len(locs)} localisations in {n_frames} frames, {tracks[name]['particle'].nunique()} tracks")
+tracks, counts = st.example_tracks(
+    images, {"trackpy": ("trackpy", None), "compact": ("compact", compact_model)}, false_alarm, params
+)
+print(f"in {n_frames} frames:\n{counts.to_string(index=False)}")
 print(f"the true centroid is in view in {int(mv.in_view[example_movie].sum())} of {n_frames} frames")
 
 # %%
@@ -121,7 +119,7 @@ plt.show()
 # $\mathrm{Var}(\Delta) = 2D\Delta t(1-2R) + 2\sigma^2$ and
 # $\mathrm{Cov}(\Delta_k, \Delta_{k+1}) = 2RD\Delta t - \sigma^2$, so that
 # $\mathrm{MSD}(n) = 2D\Delta t\,(n - 2R) + 2\sigma^2$ (Michalet 2010; Berglund 2010).
-# `qdloc.transport.diffusion` has both standard estimators for a single track: the MSD fit with a free
+# {py:mod}`qdloc.transport.diffusion` has both standard estimators for a single track: the MSD fit with a free
 # intercept over the optimal number of lags (Michalet), and the exact maximum likelihood of
 # $(D, \sigma^2)$ given $R$ (Berglund). Both are tested unbiased on long simulated tracks
 # (`tests/test_diffusion.py`).
@@ -129,7 +127,8 @@ plt.show()
 # In this field of view there is a third effect. At $D = 1$ µm²/s the dot moves over 3 px per
 # axis per frame (printed at the top of the chapter), and the field is 24 px: tracks are short, and a track ends because the dot made a
 # large step out of the field, a step that is never observed. Fitting only the observed steps
-# underestimates $D$ (the column "uncensored" below). `qdloc.transport.censored.censored_mle` multiplies
+# underestimates $D$ (the column "uncensored" below).
+# {py:func}`qdloc.transport.censored.censored_mle` multiplies
 # Berglund's likelihood of each track by the probability that the dot was *not* found in the
 # observation window in the next frame, computed from the exact Gaussian prediction of the next
 # step given the track's own steps. Every estimate below uses:
@@ -144,31 +143,19 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 t0 = time.perf_counter()
-localisers = {
-    "trackpy": ("trackpy", None),
-    "compact": ("compact", compact_model),
-    "frcnn": ("frcnn", frcnn_model),
-}
+localisers = {"trackpy": ("trackpy", None), "compact": ("compact", compact_model),
+              "frcnn": ("frcnn", frcnn_model)}
 pooled, per_track = diffusion_study(
-    D_grid,
-    localisers,
-    n_movies=n_movies,
-    n_frames=n_frames,
-    params=params,
-    seed=seed,
-    edge_px=edge_px,
-    false_alarm=false_alarm,
-    min_track=min_track,
+    D_grid, localisers, n_movies=n_movies, n_frames=n_frames, params=params, seed=seed,
+    edge_px=edge_px, false_alarm=false_alarm, min_track=min_track,
     movies_per_method={"trackpy": n_movies_trackpy, "frcnn": n_movies_frcnn},
 )
 print(f"diffusion study: {time.perf_counter() - t0:.0f} s")
 
 # %%
 table = bias_table(pooled, per_track)
-show = table[["D_true", "method", "n_tracks", "D_um2_per_s", "D_err_um2_per_s", "rel_bias",
-              "rel_bias_uncensored", "sigma_nm", "n_tracks_fitted", "rel_iqr_per_track"]]
 with pd.option_context("display.width", 160, "display.max_columns", 20):
-    print(show.round(3).to_string(index=False))
+    print(table[list(st.SHOW_COLUMNS)].round(3).to_string(index=False))
 
 # %% [markdown]
 # `D_um2_per_s` is the censored maximum-likelihood estimate over all tracks at that $D$ (with its
@@ -197,23 +184,18 @@ plt.show()
 # far each method stays from the truth over 0.5 to 2 µm²/s.
 
 # %%
-def within(method, lo=0.5, hi=2.0):
-    t = table[(table["method"] == method) & table["D_true"].between(lo, hi)]
-    return float(t["rel_bias"].abs().max())
-
-
-for m in ("truth", "compact", "frcnn", "trackpy"):
-    print(f"{m:8s} largest |relative bias| over D = 0.5 .. 2: {100 * within(m):.1f} %")
-wide = table.pivot(index="D_true", columns="method", values="rel_bias").abs()
-compact_beats_trackpy = bool((wide["compact"] < wide["trackpy"]).all())
-print(f"compact's |bias| smaller than TrackPy's at every D: {compact_beats_trackpy}")
+worst = st.max_abs_rel_bias(table, ["truth", "compact", "frcnn", "trackpy"], 0.5, 2.0)
+print("largest |relative bias| over D = 0.5 .. 2 (%):")
+print((100 * pd.Series(worst)).round(1).to_string())
+print("compact's |bias| smaller than TrackPy's at every D:",
+      st.beats_at_every_D(table, "compact", "trackpy"))
 
 # %% [markdown]
 # ## Detector realism: photomultiplier and scan direction
 #
 # The paper assumed pure Poisson counts. A photomultiplier multiplies each photoelectron by a
 # random gain; we model the gain as Gamma-distributed with mean 1 and variance $F-1$, so the
-# pixel value has mean $\lambda$ and variance $F\lambda$ (`qdloc.sim.psf.pmt_amplify`, tested
+# pixel value has mean $\lambda$ and variance $F\lambda$ ({py:func}`qdloc.sim.psf.pmt_amplify`, tested
 # against that formula). $F$ is the excess noise factor: about 1.2 to 1.3 for a dynode chain,
 # up to 2 for a broad single-photoelectron spectrum. A bidirectional scan runs the odd lines
 # right to left, which changes when each pixel sees the dot (`SimParams(bidirectional=True)`).
@@ -227,15 +209,9 @@ print(f"compact's |bias| smaller than TrackPy's at every D: {compact_beats_track
 # NBVAL_IGNORE_OUTPUT
 t0 = time.perf_counter()
 detector = detector_study(
-    {
-        "TrackPy": ("trackpy", None),
-        "Compact": ("compact", compact_model),
-        "Compact trained with F=1.5": ("compact", compact_pmt_model),
-    },
-    excess_noise=pmt_F,
-    bidirectional=(False, True),
-    n_images=n_detector,
-    params=params,
+    {"TrackPy": ("trackpy", None), "Compact": ("compact", compact_model),
+     "Compact trained with F=1.5": ("compact", compact_pmt_model)},
+    excess_noise=pmt_F, bidirectional=(False, True), n_images=n_detector, params=params,
 )
 print(f"detector study: {time.perf_counter() - t0:.0f} s")
 
@@ -249,19 +225,13 @@ fig = plot_detector(detector)
 plt.show()
 
 # %%
-def auc140(name, F, bidi=False):
-    d = detector
-    return float(d[(d["localiser"] == name) & (d["excess_noise"] == F) & (d["bidirectional"] == bidi)]["auc_140"].iloc[0])
-
-
 F_demo = 1.5
-drop_tp = auc140("TrackPy", 1.0) - auc140("TrackPy", F_demo)
-drop_c = auc140("Compact", 1.0) - auc140("Compact", F_demo)
-regain = auc140("Compact trained with F=1.5", F_demo) - auc140("Compact", F_demo)
-print(f"F = {F_demo}: AUC@140 drops by {drop_tp:.3f} (TrackPy) and {drop_c:.3f} (compact); "
-      f"training with the PMT model changes the compact's by {regain:+.3f}")
-print(f"bidirectional scan, F = 1: TrackPy {auc140('TrackPy', 1.0, True) - auc140('TrackPy', 1.0):+.3f}, "
-      f"compact {auc140('Compact', 1.0, True) - auc140('Compact', 1.0):+.3f}")
+eff = detector_effects(detector, F_demo)
+print(f"F = {F_demo}: AUC@140 drops by {eff['drop_trackpy']:.3f} (TrackPy) and "
+      f"{eff['drop_compact']:.3f} (compact); training with the PMT model changes the compact's "
+      f"by {eff['retrained_gain']:+.3f}")
+print(f"bidirectional scan, F = 1: TrackPy {eff['bidirectional_trackpy']:+.3f}, "
+      f"compact {eff['bidirectional_compact']:+.3f}")
 
 # %% [markdown]
 # ## Results file
@@ -270,27 +240,11 @@ print(f"bidirectional scan, F = 1: TrackPy {auc140('TrackPy', 1.0, True) - auc14
 # `07_tracking_tracks.csv`.
 
 # %%
-results = {
-    "frame_interval_s": dt,
-    "blur_R": R,
-    "window_px": list(window_px(params, edge_px)),
-    "n_movies": {"truth": n_movies, "compact": n_movies, "trackpy": n_movies_trackpy, "frcnn": n_movies_frcnn},
-    "n_frames": n_frames,
-    "seed": seed,
-    "bias": [
-        {k: (round(float(v), 5) if isinstance(v, float | np.floating) else v) for k, v in row.items()}
-        for row in table[["D_true", "method", "n_tracks", "D_um2_per_s", "D_err_um2_per_s", "rel_bias",
-                          "rel_bias_uncensored", "sigma_nm", "rel_iqr_per_track"]].to_dict("records")
-    ],
-    "max_abs_rel_bias_0.5_to_2": {m: round(within(m), 4) for m in ("truth", "compact", "frcnn", "trackpy")},
-    "compact_beats_trackpy_at_every_D": compact_beats_trackpy,
-    "detector_auc": detector.to_dict("records"),
-}
-out = Path(results_dir)
-out.mkdir(parents=True, exist_ok=True)
-atomic_write_text(out / "07_tracking.json", json.dumps(results, indent=2) + "\n")
-atomic_write_text(out / "07_tracking_tracks.csv", per_track.round(6).to_csv(index=False, lineterminator="\n"))
-print(f"wrote {out / '07_tracking.json'} and {len(per_track)} per-track estimates")
+n_per_method = {"truth": n_movies, "compact": n_movies, "trackpy": n_movies_trackpy,
+                "frcnn": n_movies_frcnn}
+results = st.tracking_results(table, detector, params, edge_px, n_per_method, n_frames, seed)
+json_path, csv_path = st.write_tracking_results(results_dir, results, per_track)
+print(f"wrote {json_path.name} and {csv_path.name} ({len(per_track)} per-track estimates)")
 
 # %% [markdown]
 # ## Exercises
@@ -319,30 +273,25 @@ assert abs(R_paused - R_formula) < 0.005
 
 # %% tags=["hide-input"]
 mv2 = simulate_movie(300, n_frames, params, seed=seed, D=2.0, photons=False)
-for m in (1.0, 4.0):
-    x0, x1, y0, y1 = window_px(params, m)
-    c = mv2.centroids
-    inside = (c[..., 0] >= x0) & (c[..., 0] <= x1) & (c[..., 1] >= y0) & (c[..., 1] <= y1)
-    first_exit = np.where(~inside.all(axis=1), np.argmin(inside, axis=1), n_frames)
-    print(f"margin {m:g} px: mean frames before the first exit {first_exit.mean():.1f}")
+stay = st.frames_before_exit(mv2.centroids, params, [1.0, 4.0])
+print(stay.round(1).to_string())
 # a narrower window makes tracks shorter: more of them end on an unobserved large step
-assert first_exit.mean() < 5
+assert stay[4.0] < 5 and stay[4.0] < stay[1.0]
 
 # %% [markdown]
 # **3.** With a PMT of excess noise factor $F$, how much brighter must the dot be to give the
 # same signal-to-noise ratio as pure Poisson counts? Check your answer with
-# `qdloc.sim.psf.pmt_moments`.
+# {py:func}`qdloc.sim.psf.pmt_moments`.
 
 # %% [markdown]
 # Solution:
 
 # %% tags=["hide-input"]
-from qdloc.sim.psf import pmt_moments
-
 F, lam = 1.5, 20.0
 mean, var = pmt_moments(lam, F)
 snr_pmt = mean / np.sqrt(var)
 mean1, var1 = pmt_moments(lam / F, 1.0)  # F times fewer photons, no excess noise
-print(f"SNR with F = {F}: {float(snr_pmt):.3f}; pure Poisson with {lam / F:.1f} photons: {float(mean1 / np.sqrt(var1)):.3f}")
+print(f"SNR with F = {F}: {float(snr_pmt):.3f}; "
+      f"pure Poisson with {lam / F:.1f} photons: {float(mean1 / np.sqrt(var1)):.3f}")
 # the PMT costs a factor F in photons: the dot must be F times brighter
 assert np.isclose(snr_pmt, mean1 / np.sqrt(var1))

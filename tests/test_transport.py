@@ -6,11 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qdloc import SimParams, simulate_movie
-from qdloc.transport.diffusion import scanner_blur_coefficient
-from qdloc.transport.censored import censored_mle, tracks_from_localisations, tracks_from_truth, window_px
+from qdloc import SimParams, simulate, simulate_movie
+from qdloc.eval.metrics import auc_table
+from qdloc.localise.registry import locate
+from qdloc.localise.trackpy import trackpy_locate
 from qdloc.study.detector import detector_study, detector_summary
 from qdloc.study.diffusion import score_threshold
+from qdloc.transport.censored import (
+    censored_mle,
+    tracks_from_localisations,
+    tracks_from_truth,
+    window_px,
+)
+from qdloc.transport.diffusion import scanner_blur_coefficient
 
 P = SimParams()
 
@@ -27,7 +35,7 @@ def _walks_in_window(D, sigma_um, n_movies, n_frames, dt, win_px, rng, px_um=0.0
 
 @pytest.mark.parametrize("D", [0.5, 2.0])
 def test_censored_mle_recovers_D_of_walks_that_leave_the_window(D):
-    """Simulate, then recover: instantaneous sampling (R = 0), 40 nm static error, 24 x 25 window."""
+    """Simulate, then recover: instantaneous sampling (R = 0), 40 nm error, 24 x 25 window."""
     rng = np.random.default_rng(11)
     dt, T = 0.0276, 30
     win = window_px(P, 0.0)
@@ -44,7 +52,7 @@ def test_censored_mle_recovers_D_of_walks_that_leave_the_window(D):
 
 
 def test_censored_mle_on_the_scanner_movies_is_within_a_few_percent():
-    """The simulator's movies (motion blur R = 0.166, true centroids): the censored MLE against D."""
+    """The simulator's movies (blur R = 0.166, true centroids): the censored MLE against D."""
     D, T = 1.0, 30
     mv = simulate_movie(400, T, P, seed=71, D=D, photons=False)
     win = window_px(P, 1.0)
@@ -88,9 +96,6 @@ def test_window_and_threshold_reject_bad_values():
 def test_score_threshold_has_the_stated_false_alarm_rate():
     thr = score_threshold("compact", false_alarm=0.1, n_images=400)
     # on other empty frames about 10 % exceed it (binomial, 3 standard errors)
-    from qdloc import simulate
-    from qdloc.localise.registry import locate
-
     sim = simulate(400, P.replace(n_qd=0.0), seed=5, D=0.0)
     best = locate(sim.images, "compact").groupby("frame")["score"].max()
     rate = float((best >= thr).mean())
@@ -98,13 +103,9 @@ def test_score_threshold_has_the_stated_false_alarm_rate():
 
 
 def test_detector_study_pure_poisson_row_is_the_plain_simulator():
-    t = detector_study({"TrackPy": ("trackpy", None)}, excess_noise=(1.0, 2.0), bidirectional=(False,),
-                       n_images=200, seed=3)
+    t = detector_study({"TrackPy": ("trackpy", None)}, excess_noise=(1.0, 2.0),
+                       bidirectional=(False,), n_images=200, seed=3)
     assert list(t["excess_noise"]) == [1.0, 2.0]
-    from qdloc import simulate
-    from qdloc.localise.trackpy import trackpy_locate
-    from qdloc.eval.metrics import auc_table
-
     sim = simulate(200, P, seed=3, D=1.0)
     ref = auc_table(trackpy_locate(sim.images), sim.centroids)[140.0]
     assert t.loc[0, "auc_140"] == pytest.approx(ref, abs=1e-4)

@@ -18,10 +18,42 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
 
-from qdloc.plots.evaluation import METHOD_STYLES
+from qdloc.plots.evaluation import METHOD_STYLES, plot_estimates
+from qdloc.sim.params import SimParams
+from qdloc.study.calibration import localisation_errors_nm
 from qdloc.study.sweep_point import COMPACT, TRACKPY, auc_grid
 
-__all__ = ["plot_auc_maps", "plot_auc_cut"]
+__all__ = ["plot_point_estimates", "plot_auc_maps", "plot_auc_cut"]
+
+
+def plot_point_estimates(sim, preds: Mapping[str, pd.DataFrame], params: SimParams,
+                         frames: Sequence[int] = (0, 1, 2, 3), fig=None):
+    """Images of one operating point with each method's top estimate and its error in the title.
+
+    Parameters
+    ----------
+    sim : Simulation
+        The point's images (:func:`qdloc.study.sweep_point.evaluate_point`'s ``sim``).
+    preds : mapping
+        ``{method: DataFrame frame, x, y, score}``.
+    params : SimParams
+        The parameters the images were simulated with.
+    frames : sequence of int
+        The images shown.
+
+    Returns
+    -------
+    (Figure, ndarray of Axes)
+    """
+    frames = [int(k) for k in frames]
+    bad = [k for k in frames if not 0 <= k < len(sim.centroids)]
+    if not frames or bad:
+        raise ValueError(f"frames={frames!r}: expected image indices in [0, {len(sim.centroids)})")
+    err = {m: localisation_errors_nm(p, sim.centroids, params.pixel_size_um * 1000)
+           for m, p in preds.items()}
+    titles = [", ".join(f"{m} {err[m][k]:.0f} nm" for m in preds) for k in frames]
+    return plot_estimates(sim.images, sim.centroids, preds, params, frames=frames,
+                          trajectories=sim.trajectories, titles=titles, fig=fig)
 
 
 def _pos(values: Sequence[float], v: float) -> int | None:
@@ -47,7 +79,8 @@ def _cells(ax, grid: pd.DataFrame, cmap: str, vmin: float, vmax: float, fmt: str
     return im
 
 
-def _box(ax, grid: pd.DataFrame, d_range: tuple[float, float], n_qd: float, **style) -> Rectangle | None:
+def _box(ax, grid: pd.DataFrame, d_range: tuple[float, float], n_qd: float,
+         **style) -> Rectangle | None:
     """Outline the cells of row ``n_qd`` with D in ``d_range`` (inclusive)."""
     i = _pos(grid.index, n_qd)
     cols = [j for j, d in enumerate(grid.columns) if d_range[0] - 1e-9 <= d <= d_range[1] + 1e-9]
@@ -108,7 +141,8 @@ def plot_auc_maps(
         if operating is not None:
             ds = [float(d) for d in operating["D"]]
             nq = float(operating["n_qd"])
-            _box(ax, g, (min(ds), max(ds)), nq, edgecolor="red", lw=2.2, label="paper's operating point")
+            _box(ax, g, (min(ds), max(ds)), nq, edgecolor="red", lw=2.2,
+                 label="paper's operating point")
             i = _pos(g.index, nq)
             for d in ds:
                 j = _pos(g.columns, d)
@@ -154,7 +188,8 @@ def plot_auc_cut(
         fig = plt.figure(figsize=(5.6, 3.6), layout="constrained")
     ax = fig.subplots()
     for i, m in enumerate(methods):
-        sub = table[(table["method"] == m) & np.isclose(table["n_qd"], float(n_qd))].sort_values("D")
+        sub = table[(table["method"] == m) & np.isclose(table["n_qd"], float(n_qd))]
+        sub = sub.sort_values("D")
         if sub.empty:
             raise ValueError(f"no rows for method {m!r} at n_qd = {n_qd:g}")
         marker, colour = METHOD_STYLES.get(m, ("s", f"C{i}"))

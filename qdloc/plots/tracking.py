@@ -40,7 +40,8 @@ def plot_movie_tracks(
         ax.plot(*truth_xy[f], "+", color="w", ms=12, mew=2)
         for name, tr in tracks.items():
             row = tr[tr["frame"] == f]
-            ax.plot(row["x"], row["y"], "o", mfc="none", color=_COLOURS.get(name, None), ms=9, mew=1.5)
+            ax.plot(row["x"], row["y"], "o", mfc="none", color=_COLOURS.get(name, None), ms=9,
+                    mew=1.5)
         t = f"  t = {f * frame_interval_s * 1e3:.0f} ms" if frame_interval_s else ""
         ax.set_title(f"frame {f}{t}", fontsize=9)
         ax.set_xticks([])
@@ -83,7 +84,8 @@ def plot_D_estimates(summary: pd.DataFrame, per_track: pd.DataFrame | None = Non
         if per_track is not None:
             t = per_track[per_track["method"] == m]
             a1.plot(t["D_true"] + off * 2, t["D_um2_per_s"], ".", color=c, alpha=0.08, ms=3)
-        a1.errorbar(s["D_true"] + off, s["D_mean"], yerr=s["D_sd"], fmt="o-", color=c, capsize=3, label=m)
+        a1.errorbar(s["D_true"] + off, s["D_mean"], yerr=s["D_sd"], fmt="o-", color=c, capsize=3,
+                    label=m)
         a2.plot(s["D_true"], 100 * s["rel_bias"], "o-", color=c, label=m)
     d = np.array([0, summary["D_true"].max() * 1.05])
     a1.plot(d, d, "k--", lw=1)
@@ -102,7 +104,19 @@ def plot_D_estimates(summary: pd.DataFrame, per_track: pd.DataFrame | None = Non
 
 
 def plot_detector(table: pd.DataFrame, eps_nm: float = 140.0):
-    """AUC at ``eps_nm`` against the PMT excess noise factor, for each localiser and scan direction."""
+    """AUC at ``eps_nm`` against the PMT excess noise factor, per localiser and scan direction.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`qdloc.study.detector.detector_study`'s.
+    eps_nm : float
+        The tolerance drawn (a column ``auc_<eps_nm>``).
+
+    Returns
+    -------
+    Figure
+    """
     col = f"auc_{eps_nm:g}"
     fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
     for i, (name, g) in enumerate(table.groupby("localiser", sort=False)):

@@ -10,12 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["TRACKPY", "COMPACT", "bootstrap_auc", "evaluate_point", "auc_grid", "reach"]
+from qdloc.eval.metrics import auc_pr, auc_table
+from qdloc.localise.compact import compact_locate
+from qdloc.localise.trackpy import trackpy_locate
+from qdloc.sim.params import PAPER
+from qdloc.sim.simulate import simulate
+from qdloc.study.calibration import CALIBRATED_TRACKPY, localisation_errors_nm
+
+__all__ = ["TRACKPY", "COMPACT", "POINT_COLUMNS", "bootstrap_auc", "evaluate_point", "point_table",
+           "auc_grid", "reach"]
 
 #: Method names in the sweep's table.
 TRACKPY, COMPACT = "TrackPy", "Compact"
+#: The numbers of one method at one point, in the order the chapter shows them.
+POINT_COLUMNS = ("auc_70", "auc_140", "auc_210", "auc_140_se", "median_error_nm", "per_image")
 
 
 def bootstrap_auc(pred: pd.DataFrame, truth_xy: Any, eps_nm: float, n_boot: int = 200,
@@ -26,10 +37,6 @@ def bootstrap_auc(pred: pd.DataFrame, truth_xy: Any, eps_nm: float, n_boot: int 
     copy matched against its own copy of the label. The standard deviation of the returned
     array estimates the AUC's standard error over image sets of this size.
     """
-    import numpy as np
-
-    from qdloc.eval.metrics import auc_pr
-
     truth = np.asarray(truth_xy, dtype=float)
     n = len(truth)
     frame = pred["frame"].to_numpy(dtype=np.int64)
@@ -71,15 +78,6 @@ def evaluate_point(D: float, n_qd: float, n_images: int, seed: int, compact_mode
     preds : dict
         ``{name: DataFrame frame, x, y, score}``.
     """
-    import numpy as np
-
-    from qdloc.localise.trackpy import trackpy_locate
-    from qdloc.study.calibration import CALIBRATED_TRACKPY, localisation_errors_nm
-    from qdloc.eval.metrics import auc_table
-    from qdloc.localise.compact import compact_locate
-    from qdloc.sim.params import PAPER
-    from qdloc.sim.simulate import simulate
-
     sim = simulate(int(n_images), PAPER.replace(n_qd=float(n_qd)), seed=int(seed), D=float(D))
     preds = {TRACKPY: trackpy_locate(sim.images, CALIBRATED_TRACKPY),
              COMPACT: compact_locate(sim.images, compact_model, tta=True, threads=1)}
@@ -99,6 +97,30 @@ def evaluate_point(D: float, n_qd: float, n_images: int, seed: int, compact_mode
     return results, sim, preds
 
 
+def point_table(point: dict) -> pd.DataFrame:
+    """One point's numbers as a table: a row per method, the columns :data:`POINT_COLUMNS`.
+
+    Parameters
+    ----------
+    point : dict
+        :func:`evaluate_point`'s ``results`` (with a ``"methods"`` mapping).
+
+    Returns
+    -------
+    DataFrame
+        Floats (NaN where a value is None), indexed by method name.
+    """
+    methods = point.get("methods") if isinstance(point, dict) else None
+    if not methods:
+        raise ValueError(f"point has no 'methods' mapping: expected evaluate_point's results, "
+                         f"got keys {sorted(point) if isinstance(point, dict) else type(point)}")
+    table = pd.DataFrame(methods).T
+    missing = [c for c in POINT_COLUMNS if c not in table]
+    if missing:
+        raise ValueError(f"point's methods lack {missing}: expected {list(POINT_COLUMNS)}")
+    return table[list(POINT_COLUMNS)].astype(float)
+
+
 def auc_grid(table: pd.DataFrame, method: str, value: str = "auc_140") -> pd.DataFrame:
     """One method's ``value`` as a grid: index ``n_qd`` (ascending), columns ``D`` (ascending)."""
     need = {"method", "D", "n_qd", value}
@@ -106,13 +128,14 @@ def auc_grid(table: pd.DataFrame, method: str, value: str = "auc_140") -> pd.Dat
         raise ValueError(f"table lacks column(s) {sorted(need - set(table.columns))}")
     sub = table[table["method"] == method]
     if sub.empty:
-        raise ValueError(f"no rows for method {method!r} (methods: {sorted(table['method'].unique())})")
+        raise ValueError(f"no rows for method {method!r} "
+                         f"(methods: {sorted(table['method'].unique())})")
     return sub.pivot_table(index="n_qd", columns="D", values=value, aggfunc="first").sort_index() \
         .sort_index(axis=1)
 
 
 def reach(grid: pd.DataFrame, threshold: float = 0.5) -> tuple[pd.Series, pd.Series]:
-    """How far a method goes: per N_qd the largest D, and per D the smallest N_qd, with AUC >= threshold.
+    """How far a method goes: per N_qd the largest D, per D the smallest N_qd, AUC >= threshold.
 
     ``grid`` is :func:`auc_grid`'s. ``D_max`` at a row: the largest D such that every grid D up to
     it scores at least ``threshold`` (NaN: not even the smallest). ``n_qd_min`` at a column: the
@@ -122,8 +145,6 @@ def reach(grid: pd.DataFrame, threshold: float = 0.5) -> tuple[pd.Series, pd.Ser
     -------
     (Series D_max indexed by n_qd, Series n_qd_min indexed by D)
     """
-    import numpy as np
-
     d_max = {}
     for n_qd, row in grid.iterrows():
         ok = (row >= threshold).to_numpy()
