@@ -26,16 +26,16 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 import qdloc  # noqa: E402
+from qdloc.localise.checkpoints import save_model_file  # noqa: E402
 from qdloc.localise.compact import (  # noqa: E402
     DEFAULT_MODEL_PATH,
     CompactConfig,
-    _machine,
     CompactNet,
+    _machine,
     compact_locate,
     count_parameters,
     macs_per_image,
 )
-from qdloc.localise.checkpoints import save_model_file  # noqa: E402
 
 TARGET = 5000  # images/s, with the default test-time averaging
 

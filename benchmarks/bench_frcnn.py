@@ -31,7 +31,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-
 import qdloc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +56,7 @@ def main() -> None:
 
     import torch
 
+    from qdloc.localise.checkpoints import save_model_file
     from qdloc.localise.frcnn import (
         build_frcnn,
         frcnn_config,
@@ -65,7 +65,6 @@ def main() -> None:
         make_targets,
         normalise_counts,
     )
-    from qdloc.localise.checkpoints import save_model_file
 
     torch.set_num_threads(a.threads)
     params = qdloc.SimParams()
@@ -126,7 +125,7 @@ def main() -> None:
         big = build_frcnn(pc).train()
         opt = torch.optim.SGD([p for p in big.parameters() if p.requires_grad], lr=pc.lr, momentum=pc.momentum)
         idx = range(pc.batch_size)
-        for k in range(2):
+        for _ in range(2):
             t0 = time.perf_counter()
             losses = big([x[i] for i in idx], [targets[i] for i in idx])
             opt.zero_grad()

@@ -125,9 +125,9 @@ plt.show()
 # (`tests/test_diffusion.py`).
 #
 # In this field of view there is a third effect. At $D = 1$ µm²/s the dot moves over 3 px per
-# axis per frame (printed at the top of the chapter), and the field is 24 px: tracks are short, and a track ends because the dot made a
-# large step out of the field, a step that is never observed. Fitting only the observed steps
-# underestimates $D$ (the column "uncensored" below).
+# axis per frame (printed at the top of the chapter), and the field is 24 px: tracks are short,
+# and a track ends because the dot made a large step out of the field, a step that is never
+# observed. Fitting only the observed steps underestimates $D$ (the column "uncensored" below).
 # {py:func}`qdloc.transport.censored.censored_mle` multiplies
 # Berglund's likelihood of each track by the probability that the dot was *not* found in the
 # observation window in the next frame, computed from the exact Gaussian prediction of the next
@@ -276,7 +276,8 @@ mv2 = simulate_movie(300, n_frames, params, seed=seed, D=2.0, photons=False)
 stay = st.frames_before_exit(mv2.centroids, params, [1.0, 4.0])
 print(stay.round(1).to_string())
 # a narrower window makes tracks shorter: more of them end on an unobserved large step
-assert stay[4.0] < 5 and stay[4.0] < stay[1.0]
+assert stay[4.0] < 5
+assert stay[4.0] < stay[1.0]
 
 # %% [markdown]
 # **3.** With a PMT of excess noise factor $F$, how much brighter must the dot be to give the

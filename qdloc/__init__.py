@@ -15,4 +15,6 @@ try:  # the version is written once, in pyproject.toml
 except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["PAPER", "SimParams", "Simulation", "Movie", "simulate", "simulate_movie", "iter_simulate", "BLOCK", "__version__"]
+__all__ = [
+    "PAPER", "SimParams", "Simulation", "Movie", "simulate", "simulate_movie", "iter_simulate", "BLOCK", "__version__",
+]

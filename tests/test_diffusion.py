@@ -12,7 +12,7 @@ of the mean over the simulated tracks, estimated from the same tracks.
 from __future__ import annotations
 
 import math
-from functools import cache, lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
