@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import trackpy
 
 __all__ = [
     "TrackpyParams",
@@ -276,8 +277,6 @@ def trackpy_locate(images: Any, params: TrackpyParams | None = None) -> pd.DataF
     and restored afterwards; no global random state is touched (TrackPy's
     locator is deterministic).
     """
-    import trackpy
-
     if params is None:
         params = TrackpyParams()
     if not isinstance(params, TrackpyParams):

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import fft as sfft
+from scipy import optimize, special
 
 from qdloc.sim.params import SimParams
 from qdloc.transport.linking import DEFAULT_SEARCH_RANGE_PX, link_tracks
@@ -125,8 +127,6 @@ class CensoredFit:
 
 
 def _prepare(tracks: pd.DataFrame, px_um: float, last_frame: int):
-    from scipy import fft as sfft
-
     out = []
     for _, g in tracks.groupby("particle", sort=False):
         g = g.sort_values("frame")
@@ -152,8 +152,6 @@ def _prepare(tracks: pd.DataFrame, px_um: float, last_frame: int):
 
 
 def _censored_loglik(D, s2, prep, dt, R, lo, hi, censor=True):
-    from scipy import special
-
     a = 2.0 * D * dt * (1.0 - 2.0 * R) + 2.0 * s2
     b = 2.0 * R * D * dt - s2
     ll = 0.0
@@ -202,8 +200,6 @@ def censored_mle(tracks: pd.DataFrame, frame_interval_s: float, blur_R: float, w
         of the log-likelihood), σ (negative when the fitted σ² is: a small
         negative σ² is allowed, the increments' covariance staying positive definite).
     """
-    from scipy import optimize
-
     lo = np.array([win[0], win[2]]) * pixel_size_um
     hi = np.array([win[1], win[3]]) * pixel_size_um
     prep = _prepare(tracks, pixel_size_um, last_frame)

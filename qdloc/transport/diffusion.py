@@ -54,6 +54,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy import fft as sfft
+from scipy import optimize
 
 from qdloc.eval.checks import finite_1d
 from qdloc.eval.checks import preview as _show
@@ -323,8 +325,6 @@ class _PairCounts:
         if self.gapless:
             self.n = (L - lags).astype(np.float64)
             return
-        from scipy import fft as sfft
-
         self._fft = sfft
         v = np.zeros((len(lags), L))
         for i, a in enumerate(lags):
@@ -729,8 +729,6 @@ def fit_mle(
 def _dst_spectrum(xr: np.ndarray, yr: np.ndarray, R: float):
     """``(q, u, v)`` of :func:`fit_mle`: the DST-I power of both axes' increments, and the
     coefficients of DΔt and σ² in the variances ``λ_k``."""
-    from scipy import fft as sfft
-
     dx, dy = np.diff(xr), np.diff(yr)
     M = len(dx)
     q = sfft.dst(dx, type=1, norm="ortho") ** 2 + sfft.dst(dy, type=1, norm="ortho") ** 2
@@ -744,8 +742,6 @@ def _best_phi(q: np.ndarray, u: np.ndarray, v: np.ndarray, nonnegative_sigma2: b
     """The fraction ``φ = σ²/(DΔt + σ²)`` that maximises the profile likelihood of
     :func:`fit_mle`: a grid of 201 values, then a bounded Brent search between the best
     one's neighbours."""
-    from scipy import optimize
-
     M = len(q)
 
     def profile(phi):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import trackpy
 
 from qdloc.localise.registry import SHIPPED_MODELS, locator, shipped_model
 from qdloc.localise.trackpy import QuietTrackpy
@@ -152,8 +153,6 @@ def link_tracks(
     pos = locs[["x", "y"]].to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(pos)):
         raise ValueError("locs has NaN or infinite x, y: expected finite positions")
-    import trackpy
-
     df = locs.reset_index(drop=True).copy()
     df["frame"] = df["frame"].astype(np.int64)
     if "particle" in df.columns:
