@@ -52,6 +52,10 @@ def test_train_bad_arguments_exit_2_with_one_line(tmp_path):
         ("train", "--model", "frcnn", "--out", str(tmp_path / "m"), "--weights", str(tmp_path / "nope.pt")),
         ("train", "--model", "frcnn", "--profile", "test", "--out", str(tmp_path / "m")),
         ("train", "--model", "compact", "--out", str(tmp_path / "m"), "--epochs", "0"),
+        ("train", "--model", "compact", "--out", str(tmp_path / "m"), "--threads", "2"),
+        ("train", "--model", "compact", "--out", str(tmp_path / "m"), "--predict"),
+        ("train", "--model", "frcnn", "--out", str(tmp_path / "m"), "--threads", "0"),
+        ("train", "--model", "frcnn", "--out", str(tmp_path / "m"), "--subset", "-3"),
         ("localize", str(tmp_path / "x.tif"), "--method", "trackpy", "--model", "m.pt", "-o", "l.csv"),
     ]
     (tmp_path / "w.pt").write_bytes(b"x")

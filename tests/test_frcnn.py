@@ -6,6 +6,7 @@ whole file runs in about a minute on two CPU cores.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 import numpy as np
@@ -328,3 +329,27 @@ def test_coco_weights_load_into_the_paper_model_except_the_predictors(tmp_path):
     assert sd["roi_heads.keypoint_predictor.kps_score_lowres.weight"].shape[1] == 1
     assert info["replaced"] and all("predictor" in k for k in info["replaced"])
     assert not model.backbone.body.conv1.weight.requires_grad  # frozen as torchvision does (3 trainable stages)
+
+
+def test_run_frcnn_writes_its_summary(tmp_path):
+    """The run behind ``qdloc train --model frcnn``: trains, then records what it did in results.json."""
+    from qdloc.study.frcnn_run import run_frcnn
+
+    summary = run_frcnn(tmp_path / "run", None, profile=TINY, seed=5, epochs=1, progress=False,
+                        threads=1, command="qdloc train --model frcnn (test)")
+    on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert on_disk["epochs_run"] == summary["epochs_run"] == 1
+    assert on_disk["command"] == "qdloc train --model frcnn (test)"
+    assert on_disk["torch_threads"] == 1
+    assert "test" not in on_disk  # no --predict
+    with pytest.raises(ValueError, match="threads"):
+        run_frcnn(tmp_path / "bad", None, profile=TINY, threads=0, progress=False)
+
+
+def test_auc_rows_set_ours_beside_the_paper():
+    from qdloc.study.frcnn_run import auc_rows
+
+    test = {"test_D1": {"auc": {70.0: 0.123456, 140.0: 0.5, 210.0: 0.9}, "n_images": 10}}
+    row = auc_rows(test).iloc[0].to_dict()
+    assert row["D_um2_per_s"] == 1.0 and row["n_images"] == 10
+    assert row["auc_70nm"] == 0.1235 and row["paper_fcnn_70nm"] == 0.41 and row["paper_fcnn_210nm"] == 0.98

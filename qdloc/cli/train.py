@@ -4,11 +4,14 @@
 
     qdloc train --model compact --out data/models/compact            # the shipped model
     qdloc train --model frcnn --profile paper --out runs/frcnn --resume
+    qdloc train --model frcnn --threads 1 --time-budget-s 1800 --predict --out data/models/frcnn_cpu
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,11 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--weights", type=Path, default=None,
                    help="frcnn: a local torchvision keypointrcnn_resnet50_fpn COCO checkpoint "
                    "(default: train from scratch; nothing is downloaded)")
+    t.add_argument("--threads", type=int, default=None, help="frcnn: torch.set_num_threads for the run")
+    t.add_argument("--subset", type=int, default=None, help="frcnn: train on the first N training images")
+    t.add_argument("--predict", action="store_true",
+                   help="frcnn: then localise the three test sets with the best checkpoint "
+                   "(OUT/pred_<set>.csv, OUT/auc_table.csv)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -44,6 +52,13 @@ def _check(args: argparse.Namespace) -> None:
         raise CLIError(f"--epochs {args.epochs}: expected an integer >= 1")
     if args.profile == "test" and args.model != "compact":
         raise CLIError("--profile test is for --model compact")
+    frcnn_only = [f for f, v in (("--threads", args.threads), ("--subset", args.subset),
+                                 ("--predict", args.predict or None)) if v is not None]
+    if frcnn_only and args.model != "frcnn":
+        raise CLIError(f"{frcnn_only[0]} is for --model frcnn")
+    for flag, v in (("--threads", args.threads), ("--subset", args.subset)):
+        if v is not None and v < 1:
+            raise CLIError(f"{flag} {v}: expected an integer >= 1")
     if args.weights is not None:
         if args.model != "frcnn":
             raise CLIError("--weights is for --model frcnn (the compact model trains from scratch)")
@@ -62,12 +77,29 @@ def run(args: argparse.Namespace) -> int:
     if args.weights is not None:
         kw["weights"] = str(args.weights)
     data = args.data if args.data.exists() else None
+    if args.model == "frcnn":
+        return _run_frcnn(args, data, kw)
     result = train(args.model, args.profile, data, args.out, resume=args.resume, seed=args.seed,
                    progress=not args.no_progress, **kw)
     best = getattr(result, "model_path", None) or (
         result.get("best") if isinstance(result, dict) else None
     )
     print(f"trained {args.model} ({args.profile}); model file: {best or args.out}")
+    return 0
+
+
+def _run_frcnn(args: argparse.Namespace, data: Path | None, kw: dict[str, Any]) -> int:
+    """Keypoint R-CNN: train, then with ``--predict`` localise the test sets (results.json)."""
+    # torch and torchvision load only when a Keypoint R-CNN is trained (qdloc --help stays fast)
+    from qdloc.study.frcnn_run import run_frcnn
+
+    if args.subset is not None:
+        kw["subset"] = args.subset
+    summary = run_frcnn(args.out, data, profile=args.profile, seed=args.seed, resume=args.resume,
+                        predict=args.predict, threads=args.threads, progress=not args.no_progress,
+                        command=shlex.join(["qdloc", *sys.argv[1:]]), **kw)
+    print(f"trained frcnn ({args.profile}): best epoch {summary['best_epoch']}; "
+          f"model and results in {args.out}")
     return 0
 
 
