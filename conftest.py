@@ -6,19 +6,13 @@ must have been collected: a glob that matches nothing must fail loudly, not pass
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
+from tools.chapter_stats import toc_chapters
+
 ROOT = Path(__file__).parent
-
-
-def toc_chapters() -> list[str]:
-    """Chapter notebooks named in _toc.yml (``book/chapters/NN_name`` → ``notebooks/NN_name.ipynb``)."""
-    text = (ROOT / "_toc.yml").read_text()
-    names = re.findall(r"file:\s*book/chapters/(\d\d_\S+)", text)
-    return [f"notebooks/{n}.ipynb" for n in names]
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT))
-from conftest import toc_chapters  # noqa: E402
+from tools.chapter_stats import toc_chapters  # noqa: E402
 
 
 def run_papermill(nb: str, out: Path, **params) -> Path:

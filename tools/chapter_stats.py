@@ -22,6 +22,12 @@ _CELL = re.compile(r"^# %%(.*)$")
 _LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
+def toc_chapters(toc: Path = ROOT / "_toc.yml") -> list[str]:
+    """Chapter notebooks named in _toc.yml (``book/chapters/NN_name`` -> ``notebooks/NN_name.ipynb``)."""
+    names = re.findall(r"file:\s*book/chapters/(\d\d_\S+)", toc.read_text())
+    return [f"notebooks/{n}.ipynb" for n in names]
+
+
 def code_cells(path: Path) -> list[str]:
     """The code cells of a jupytext percent script (the header and markdown cells dropped)."""
     cells: list[list[str]] = []
