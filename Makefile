@@ -88,7 +88,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv lint
-	$(BIN)/python -m pytest tests notebooks $(PYTEST_NB) -m "not book"
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests notebooks $(PYTEST_NB) -m "not book"
 	$(MAKE) test-book
 	$(MAKE) test-browser
 
