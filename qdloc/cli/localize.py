@@ -3,11 +3,18 @@
 ::
 
     qdloc localize STACK.tif --method trackpy -o locs.csv    # any single-channel TIFF stack
+    qdloc localize STACK.tif --method bayes --params P.json --D 1.0 -o locs.csv
+
+``--method bayes`` (:mod:`qdloc.localise.bayes`) is the posterior under the simulator's own
+model: it needs the parameters the images were simulated with (``--params``, a file written by
+``SimParams.to_json``; default the calibrated ``SimParams()``) and the diffusion coefficient
+(``--D`` µm²/s; default the parameters' ``D_um2_per_s``, 1.0 for the defaults).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from qdloc.cli._common import (
@@ -20,6 +27,7 @@ from qdloc.cli._common import (
 )
 from qdloc.data.dataset import read_stack
 from qdloc.localise.registry import SHIPPED_MODELS, shipped_model
+from qdloc.sim.params import SimParams
 
 __all__ = ["COMMANDS", "run"]
 
@@ -35,13 +43,55 @@ def add_arguments(loc: argparse.ArgumentParser) -> None:
     add_method_argument(loc)
     loc.add_argument("-o", "--output", required=True, type=Path, metavar="CSV", help="output CSV")
     add_model_argument(loc)
+    loc.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        metavar="PARAMS.json",
+        help="bayes: simulator parameters as written by SimParams.to_json "
+        "(default: the calibrated defaults)",
+    )
+    loc.add_argument(
+        "--D",
+        type=float,
+        default=None,
+        metavar="D",
+        help="bayes: diffusion coefficient in µm²/s (default: the parameters' D_um2_per_s)",
+    )
+
+
+def _bayes_options(args: argparse.Namespace) -> dict:
+    """``params`` and ``D`` for ``--method bayes``, checked; refused for the other methods."""
+    if args.method != "bayes":
+        for flag, value in (("--params", args.params), ("--D", args.D)):
+            if value is not None:
+                raise CLIError(f"{flag} is used only by --method bayes, not {args.method}")
+        return {}
+    if args.params is None:
+        params = SimParams()
+    else:
+        if not args.params.is_file():
+            raise CLIError(f"--params {args.params}: no such file")
+        try:
+            params = SimParams.from_json(args.params)
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"--params {args.params}: {exc}") from None
+    D = params.D_um2_per_s if args.D is None else args.D
+    if not math.isfinite(D) or D < 0:
+        raise CLIError(f"--D {D:g}: expected a finite number >= 0 µm²/s")
+    return {"params": params, "D": D}
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``qdloc localize``; return the exit status."""
+    options = _bayes_options(args)
     images = read_stack(args.stack)
     locate = get_locator(args.method)
-    if args.method in SHIPPED_MODELS:
+    if options:
+        if args.model is not None:
+            raise CLIError(f"--model {args.model} is not used by --method {args.method}")
+        df = locate(images, **options)
+    elif args.method in SHIPPED_MODELS:
         model = args.model if args.model is not None else shipped_model(args.method)
         df = locate(images, model_path=model)
     else:

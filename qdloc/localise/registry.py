@@ -22,6 +22,7 @@ METHODS: dict[str, tuple[str, str]] = {
     "trackpy": ("qdloc.localise.trackpy", "trackpy_locate"),
     "compact": ("qdloc.localise.compact", "compact_locate"),
     "frcnn": ("qdloc.localise.frcnn", "frcnn_locate"),
+    "bayes": ("qdloc.localise.bayes", "bayes_locate"),
 }
 
 #: Methods with learned weights, and the shipped model file each uses by default
@@ -68,7 +69,7 @@ def locator(method: str) -> Callable[..., pd.DataFrame]:
 
 
 def locate(images: np.ndarray, method: str, model_path: str | Path | None = None, **kw) -> pd.DataFrame:
-    """Localise a stack with ``method`` (``"trackpy"``, ``"compact"`` or ``"frcnn"``).
+    """Localise a stack with ``method`` (a key of :data:`METHODS`: trackpy, compact, frcnn, bayes).
 
     Parameters
     ----------
