@@ -1,6 +1,6 @@
 """Figures of chapter 04 (datasets): a montage of labelled images and the D histogram.
 
-Like :mod:`qdloc.plots.simulator`, every function draws on the figure or axes it is
+Like the other modules of :mod:`qdloc.plots`, every function draws on the figure or axes it is
 given (or a new one) and returns it; nothing calls ``plt.show``. Images are
 drawn with pixel centres at integer coordinates (``x`` = column, ``y`` = row,
 row 0 at the top), the convention of the labels, so that positions in px

@@ -1,5 +1,5 @@
 """Chapter 07's detector study: single-frame AUC with a photomultiplier's excess noise and a
-bidirectional scan (:class:`qdloc.SimParams` ``pmt_excess_noise``, ``bidirectional``)."""
+bidirectional scan (:class:`qdloc.sim.params.SimParams` ``pmt_excess_noise``, ``bidirectional``)."""
 
 from __future__ import annotations
 
