@@ -1,4 +1,4 @@
-# qdloc: the two commands a new user runs are `make book` and `make test`.
+# qdloc: a reader runs `make preview`; a researcher runs `make book` and `make test`.
 PYTHON ?= python3
 # torch on a busy 2-core machine: OpenMP threads that spin while they wait make it many times slower
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -13,6 +13,7 @@ PYTEST_NB := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanit
 .PHONY: help venv book execute html test test-unit test-notebooks test-book bench outputs clean sweep lint
 
 help:
+	@echo "make preview - the book from the outputs stored in notebooks/*.ipynb: no execution, no torch"
 	@echo "make book   - create .venv, run every chapter with papermill, build _build/html"
 	@echo "make test   - unit tests, nbval over every chapter, papermill reruns, book build with -W"
 	@echo "              and the built book in headless Chromium (make test-browser)"
@@ -138,3 +139,57 @@ publish: venv
 	$(BIN)/ghp-import --no-jekyll --no-history --force --push --remote "$(REMOTE)" \
 	  --branch gh-pages --message "$(PUBLISH_MESSAGE)" $(PUBLISH_DIR)
 	@echo "published $(PUBLISH_DIR) to the gh-pages branch of $(REMOTE)"
+
+# ---------------------------------------------------------------- make preview: the book to read
+# The book built from the outputs stored in notebooks/*.ipynb (written by make outputs, checked
+# by nbval in make test): nothing is executed and torch is not installed. Its own small
+# environment, .venv-preview (requirements-preview.txt: Jupyter Book, the offline MathJax, and
+# what the API page's autodoc imports). The chapters are copied into a source tree of its own,
+# _build/preview/, never into book/chapters/ (make book's papermill outputs, which make would
+# then take as executed); the status page gives their stored execution (bookstatus --stored).
+# The same _toc.yml and the same `jupyter-book build -W -n` into _build/html; the config is
+# _config.yml plus PREVIEW_MOCK for autodoc (so the API page imports qdloc's torch modules
+# against a mock; their classes' signatures then read (*args, **kwargs) in the preview only).
+PREVIEW_VENV  := .venv-preview
+PREVIEW_BIN   := $(PREVIEW_VENV)/bin
+PREVIEW_STAMP := $(PREVIEW_VENV)/.qdloc-preview-installed
+PREVIEW_SRC   := _build/preview
+PREVIEW_MOCK  := torch torchvision
+
+# _config.yml ($1) to the preview's config ($2): autodoc_mock_imports from $3..., and the
+# local extensions' folders made absolute (Jupyter Book resolves them against the config's folder)
+define PREVIEW_CONFIG
+import os, sys, yaml
+src, dst, mock = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(src, encoding="utf-8") as f:
+    config = yaml.safe_load(f)
+sphinx = config.setdefault("sphinx", {})
+sphinx.setdefault("config", {})["autodoc_mock_imports"] = mock
+local = sphinx.get("local_extensions") or {}
+for name, folder in local.items():
+    local[name] = os.path.join(os.path.dirname(os.path.abspath(src)), folder)
+with open(dst, "w", encoding="utf-8") as f:
+    yaml.safe_dump(config, f, allow_unicode=True, sort_keys=False)
+endef
+export PREVIEW_CONFIG
+
+.PHONY: preview
+$(PREVIEW_STAMP): requirements-preview.txt constraints.txt
+	test -x $(PREVIEW_BIN)/python || $(PYTHON) -m venv $(PREVIEW_VENV)
+	$(PREVIEW_BIN)/python -m pip install --quiet --disable-pip-version-check \
+	  -r requirements-preview.txt -c constraints.txt
+	touch $@
+
+preview: $(PREVIEW_STAMP)
+	rm -rf $(PREVIEW_SRC)
+	mkdir -p $(PREVIEW_SRC)
+	cp _toc.yml $(PREVIEW_SRC)/
+	$(PREVIEW_BIN)/python -c "$$PREVIEW_CONFIG" _config.yml $(PREVIEW_SRC)/_config.yml $(PREVIEW_MOCK)
+	cp -R book $(PREVIEW_SRC)/book
+	rm -rf $(PREVIEW_SRC)/book/chapters
+	mkdir $(PREVIEW_SRC)/book/chapters
+	cp $(CHAPTERS) $(PREVIEW_SRC)/book/chapters/
+	PYTHONPATH="$(CURDIR)" $(PREVIEW_BIN)/python tools/bookstatus.py --stored $(PREVIEW_SRC)/book/chapters
+	PYTHONPATH="$(CURDIR)" $(PREVIEW_BIN)/jupyter-book build $(PREVIEW_SRC) --path-output . \
+	  -W -n --keep-going
+	@echo "The book (stored outputs, nothing executed) is in _build/html/index.html"
