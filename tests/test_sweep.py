@@ -318,14 +318,17 @@ def test_interrupted_point_leaves_no_partial_file(tmp_path, toy, sig):
     log = tmp_path / "runs.log"
     proc = subprocess.Popen([sys.executable, "-m", "qdloc", "sweep", "--notebook", str(toy), "--grid", "x=1",
                              "--param", "delay=60", "--param", f"log_file={log}", "--out", str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # pytest-xdist's workers ignore SIGINT, and a child inherits that:
+                            # give the sweep the default disposition a user's shell gives it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not log.exists():  # the point's kernel is in its sleep
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.1)
     assert (out / ".work" / "x=1").exists()
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)  # generous: both cores may be busy with other tests (-n 2)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert list((out / "runs").iterdir()) == [] and list((out / "results").iterdir()) == []
