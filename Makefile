@@ -16,11 +16,12 @@ help:
 	@echo "make preview - the book from the outputs stored in notebooks/*.ipynb: no execution, no torch"
 	@echo "make book   - create .venv, run every chapter with papermill, build _build/html"
 	@echo "make test   - unit tests, nbval over every chapter, papermill reruns, book build with -W"
-	@echo "              and the built book in headless Chromium (make test-browser)"
+	@echo "              and the built book in headless Chromium (make test-browser; BROWSER=0 skips it)"
 	@echo "make lint   - import-linter's layer contracts and ruff (make test runs them first)"
 	@echo "make bench  - throughput benchmarks (ratios against references measured in the same run)"
 	@echo "make outputs - re-execute the chapters and store their outputs in notebooks/*.ipynb"
 	@echo "make sweep  - run chapter 08 over its (D, N_qd) grid with papermill into data/sweep (resumes)"
+	@echo "make publish [REMOTE=origin] - push _build/html to the gh-pages branch with ghp-import"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
