@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import filecmp
-import importlib.util
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import torch
 
 from qdloc.cli import main
 from qdloc.data.dataset import load_dataset
-from qdloc.localise.registry import METHODS
+from qdloc.localise.registry import METHODS, shipped_model
 
 FILES = ("images.tif", "labels.csv", "trajectories.npy", "params.json")
-HAVE_BASELINES = importlib.util.find_spec("qdloc.localise.trackpy") is not None
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -330,6 +330,75 @@ def test_localize_refuses_rgb(capsys, tmp_path):
     assert not (tmp_path / "l.csv").exists()
 
 
+def test_localize_refuses_a_truncated_stack_naming_both_page_counts(tmp_path, small_set):
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes((small_set / "images.tif").read_bytes()[:6000])  # 1 of 200 frames left
+    r = run("localize", str(cut), "-o", str(tmp_path / "l.csv"))
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+    assert str(cut) in r.stderr and "truncated" in r.stderr
+    assert "1 complete page(s)" in r.stderr and "declares 200" in r.stderr
+    assert not (tmp_path / "l.csv").exists()
+
+
+def test_localize_refuses_non_finite_pixels_naming_the_first_bad_frame(capsys, tmp_path):
+    stack = np.full((5, 24, 25), 3.0, np.float32)
+    stack[3:] = np.nan  # the all-NaN stack's case, two frames of it
+    tifffile.imwrite(tmp_path / "nan.tif", stack, imagej=True, metadata={"axes": "TYX"})
+    rc, _, err = run_main(
+        capsys, "localize", str(tmp_path / "nan.tif"), "-o", str(tmp_path / "l.csv")
+    )
+    assert rc == 2
+    assert len(err.splitlines()) == 1
+    assert "nan.tif: frame 3 " in err and "2 of 5 frame(s)" in err
+    assert not (tmp_path / "l.csv").exists()
+
+
+class _Touch:
+    """A pickle that, if loaded without weights_only, creates ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _foreign_model_files(folder: Path) -> dict[str, Path]:
+    """Random bytes, a cut real model file, a plain pickle, and a torch file of something else."""
+    rng = np.random.default_rng(3)
+    real = shipped_model("compact").read_bytes()
+    files = {
+        "random": rng.integers(0, 256, 4000, dtype=np.uint8).tobytes(),
+        "truncated": real[: len(real) // 2],
+        "pickle": pickle.dumps({"weights": [1.0, 2.0], "format": "other"}),
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = folder / f"{name}.pt"
+        paths[name].write_bytes(data)
+    paths["foreign"] = folder / "foreign.pt"
+    torch.save({"conv.weight": torch.zeros(2, 2)}, paths["foreign"])  # a bare state_dict
+    paths["malicious"] = folder / "malicious.pt"  # unpickling it would create a file
+    paths["malicious"].write_bytes(pickle.dumps(_Touch(folder / "pwned")))
+    return paths
+
+
+def test_localize_refuses_foreign_and_corrupt_model_files_without_torchs_advice(
+    tmp_path, small_set
+):
+    for name, bad in _foreign_model_files(tmp_path).items():
+        out = tmp_path / f"{name}.csv"
+        r = run("localize", str(small_set / "images.tif"), "--method", "compact",
+                "--model", str(bad), "-o", str(out))
+        assert r.returncode == 2, (name, r.stderr)
+        assert len(r.stderr.splitlines()) == 1, (name, r.stderr)
+        assert str(bad) in r.stderr and "not a qdloc model file" in r.stderr, (name, r.stderr)
+        assert "weights_only" not in r.stderr, (name, r.stderr)
+        assert not out.exists()
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_methods_table_names_importable_functions():
     assert "trackpy" in METHODS
     for module, func in METHODS.values():
@@ -337,7 +406,6 @@ def test_methods_table_names_importable_functions():
         assert func.isidentifier()
 
 
-@pytest.mark.skipif(not HAVE_BASELINES, reason="qdloc.localise.trackpy is not written yet")
 def test_localize_then_evaluate_round_trip(capsys, tmp_path, small_set):
     locs = tmp_path / "locs.csv"
     rc, out, _ = run_main(

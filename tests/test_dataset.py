@@ -391,6 +391,70 @@ def test_read_stack_accepts_2d_and_3d_and_refuses_rgb_and_4d(tmp_path, small_set
         read_stack(tmp_path / "nope.tif")
 
 
+STACK = np.random.default_rng(0).integers(0, 500, (30, 24, 25), dtype=np.uint16)
+LAYOUTS = {  # how people's stacks are laid out on disk
+    "imagej": {"imagej": True, "metadata": {"axes": "TYX"}},  # qdloc's own: data, then IFDs
+    # ImageJ's layout past 4 GB (qdloc writes it for huge sets): one IFD, then all the data
+    "imagej_one_ifd": {"imagej": True, "metadata": {"axes": "TYX"}, "truncate": True},
+    "shaped": {},  # tifffile's JSON description
+    "plain": {"metadata": None},  # no description at all
+    "bigtiff": {"bigtiff": True},
+    "zlib": {"compression": "zlib", "metadata": None},
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_read_stack_refuses_every_truncation(tmp_path, layout):
+    """Cut the file at many byte offsets: each cut is refused or reads back exactly."""
+    full = tmp_path / "full.tif"
+    tifffile.imwrite(full, STACK, **LAYOUTS[layout])
+    data = full.read_bytes()
+    cut_file, refused, message = tmp_path / "cut.tif", 0, ""
+    cuts = [*range(0, len(data) - 32, 97), *range(len(data) - 32, len(data))]
+    for cut in cuts:
+        cut_file.write_bytes(data[:cut])
+        try:
+            got = read_stack(cut_file)
+        except DatasetError as exc:
+            message = str(exc)
+            refused += 1
+            continue
+        assert got.shape == STACK.shape and np.array_equal(got, STACK), (layout, cut, got.shape)
+    assert message.startswith(str(cut_file))  # the refusal names the file
+    # every cut before the last image directory ends is refused (the tail may be padding)
+    assert refused >= len(range(0, len(data) - 32, 97))
+
+
+def test_read_stack_names_both_page_counts_of_a_truncated_imagej_stack(tmp_path, small_set):
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes((small_set / "images.tif").read_bytes()[:6000])
+    with pytest.raises(DatasetError, match=r"cut\.tif: truncated .*1 complete page\(s\); "
+                       r"its ImageJ metadata \(images=\) declares 300"):
+        read_stack(cut)
+
+
+def test_read_stack_refuses_a_looping_page_chain(tmp_path):
+    f = tmp_path / "loop.tif"
+    tifffile.imwrite(f, STACK[:3], photometric="minisblack", metadata=None)
+    with tifffile.TiffFile(f) as tif:
+        last_ptr, first = tif.pages.next_page_offset, tif.pages.first.offset
+    raw = bytearray(f.read_bytes())
+    raw[last_ptr:last_ptr + 4] = first.to_bytes(4, "little")  # the last page points at the first
+    f.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=r"loop\.tif: truncated or damaged .* loops back"):
+        read_stack(f)
+
+
+@pytest.mark.parametrize(("bad", "frame"), [(np.nan, 2), (np.inf, 4)])
+def test_read_stack_refuses_non_finite_pixels_naming_the_first_bad_frame(tmp_path, bad, frame):
+    stack = STACK[:6].astype(np.float32)
+    stack[frame, 3, 4] = bad  # one pixel is enough
+    stack[5] = np.nan  # and a frame of nothing but NaN
+    tifffile.imwrite(tmp_path / "nan.tif", stack, imagej=True, metadata={"axes": "TYX"})
+    with pytest.raises(DatasetError, match=rf"nan\.tif: frame {frame} .* 1 non-finite .* 2 of 6"):
+        read_stack(tmp_path / "nan.tif")
+
+
 def _fill_atomic(out, force, fmt, version=1, fail=False):
     with atomic_dir(out, force, fmt, "thing") as tmp:
         (tmp / "params.json").write_text(json.dumps({"format": fmt, "v": version}))

@@ -11,16 +11,13 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+import torch
+from torchvision.models.detection.roi_heads import heatmaps_to_keypoints, keypoints_to_heatmap
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("torchvision")
-
-from torchvision.models.detection.roi_heads import heatmaps_to_keypoints, keypoints_to_heatmap  # noqa: E402
-
-from qdloc import SimParams, simulate  # noqa: E402
-from qdloc.data.dataset import write_dataset  # noqa: E402
-from qdloc.localise.checkpoints import ModelFileError, save_model_file  # noqa: E402
-from qdloc.localise.frcnn import (  # noqa: E402
+from qdloc import SimParams, simulate
+from qdloc.data.dataset import write_dataset
+from qdloc.localise.checkpoints import ModelFileError, save_model_file
+from qdloc.localise.frcnn import (
     LOSS_KEYS,
     FRCNNConfig,
     build_frcnn,

@@ -1055,11 +1055,151 @@ def load_dataset(path: str | Path, *, verify: bool = True, mmap: bool = False) -
     )
 
 
+def _declared_pages(tif: tifffile.TiffFile) -> tuple[int, str] | None:
+    """The number of pages the file's own metadata declares, and which metadata says so.
+
+    ImageJ's ``images=`` (one page per image), or the ``shape`` of tifffile's JSON
+    description divided by the first page's size; ``None`` when the file declares neither.
+    """
+    first = tif.pages.first
+    meta = tif.imagej_metadata
+    if meta and isinstance(meta.get("images"), int) and meta["images"] >= 1:
+        return int(meta["images"]), "its ImageJ metadata (images=)"
+    if first.shaped_description is not None:
+        shape = tifffile.tifffile.shaped_description_metadata(first.shaped_description).get("shape")
+        if isinstance(shape, list) and shape and all(isinstance(v, int) for v in shape):
+            total, size = math.prod(shape), max(first.size, 1)
+            if total % size == 0 and total // size >= 1:
+                return total // size, "its tifffile description (shape=)"
+    return None
+
+
+def _walk_pages(tif: tifffile.TiffFile) -> tuple[int, str | None] | None:
+    """Follow the chain of image directories (IFDs) to its end, reading only their headers.
+
+    Returns
+    -------
+    (int, str or None) or None
+        The number of complete directories, and what breaks the chain (``None`` when it
+        ends properly with a zero pointer); ``None`` for TIFF variants other than classic
+        and BigTIFF. tifffile's own walk is not used: on a file cut inside a directory it
+        can follow garbage pointers for a very long time.
+    """
+    fmt = tif.tiff
+    if fmt.version not in (42, 43):
+        return None
+    fh, order = tif.filehandle, "little" if fmt.byteorder == "<" else "big"
+    size, ptr, n, seen = fh.size, 4 if fmt.version == 42 else 8, 0, set()
+    while True:
+        fh.seek(ptr)
+        raw = fh.read(fmt.offsetsize)
+        if len(raw) < fmt.offsetsize:
+            return n, f"the pointer after page {n} lies past the end of the file"
+        offset = int.from_bytes(raw, order)
+        if offset == 0:
+            return n, None
+        if offset in seen:
+            return n, f"the chain of pages loops back after page {n}"
+        if offset >= size:
+            return n, f"page {n} (from 0) would start at byte {offset}, past the end of the file"
+        seen.add(offset)
+        fh.seek(offset)
+        raw = fh.read(fmt.tagnosize)
+        tags = int.from_bytes(raw, order) if len(raw) == fmt.tagnosize else 0
+        ptr = offset + fmt.tagnosize + tags * fmt.tagsize
+        if not 0 < tags <= 4096 or ptr + fmt.offsetsize > size:
+            return n, f"the directory of page {n} (from 0) is cut or damaged"
+        n += 1
+
+
+def _check_complete(tif: tifffile.TiffFile, path: Path) -> None:
+    """Refuse a truncated or damaged TIFF: a broken page chain, missing pages or missing data.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file, how many pages it holds and how many it declares.
+    """
+    walk, size = _walk_pages(tif), tif.filehandle.size
+    if walk is None:  # NDPI and other variants: tifffile's own checks only
+        return
+    n_pages, broken = walk
+    declared = _declared_pages(tif)
+    claim = f"; {declared[1]} declares {declared[0]}" if declared else ""
+    if broken:
+        raise DatasetError(
+            f"{path}: truncated or damaged TIFF ({size} bytes): {n_pages} complete page(s)"
+            f"{claim}; {broken}"
+        )
+    first = tif.pages.first
+    if declared and n_pages == 1 and declared[0] > 1 and first.is_contiguous:
+        # ImageJ's way past 4 GB: one directory, every image's data contiguous after it
+        need = first.dataoffsets[0] + declared[0] * first.nbytes
+        if need > size:
+            raise DatasetError(
+                f"{path}: truncated TIFF: holds {(size - first.dataoffsets[0]) // first.nbytes} "
+                f"complete image(s){claim} ({size} of {need} bytes)"
+            )
+        return
+    if declared and n_pages < declared[0]:
+        raise DatasetError(
+            f"{path}: truncated or damaged TIFF: holds {n_pages} page(s){claim}"
+        )
+    series = tif.series[0] if tif.series else None
+    if series is not None and series.dataoffset is not None:  # contiguous: one check, no loop
+        end = series.dataoffset + series.nbytes
+        if end > size:
+            raise DatasetError(
+                f"{path}: truncated TIFF: the image data end at byte {end}, past the end of the "
+                f"file ({size} bytes){claim}"
+            )
+        return
+    for k, page in enumerate(tif.pages):
+        end = max((o + c for o, c in zip(page.dataoffsets, page.databytecounts, strict=True)),
+                  default=0)
+        if end > size:
+            raise DatasetError(
+                f"{path}: truncated TIFF: the data of page {k} (from 0) of {n_pages} ends at "
+                f"byte {end}, past the end of the file ({size} bytes){claim}"
+            )
+
+
+def _check_finite(data: np.ndarray, path: Path) -> None:
+    """Refuse a stack with NaN or infinite pixels, naming the first bad frame.
+
+    Any non-finite pixel is refused, not only all-NaN frames: every localiser does
+    arithmetic over the whole frame (band-pass, convolution, likelihood), so one NaN
+    either spreads to the frame's result or biases it without a trace.
+    """
+    if data.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(data)
+    per_frame = bad.reshape(len(data), -1).sum(axis=1)
+    frames = np.flatnonzero(per_frame)
+    if frames.size:
+        k = int(frames[0])
+        raise DatasetError(
+            f"{path}: frame {k} (page index from 0) holds {int(per_frame[k])} non-finite "
+            f"pixel value(s) (NaN or inf); {frames.size} of {len(data)} frame(s) do; "
+            "expected finite intensities: replace or remove them first"
+        )
+
+
 def read_stack(path: str | Path) -> np.ndarray:
     """Read a single-channel TIFF image or stack as an ``(n, H, W)`` array.
 
     A 2D image gives ``n = 1``; a 3D stack (time, z or any other frame axis)
     is returned as is; a dataset folder reads its ``images.tif``.
+
+    Parameters
+    ----------
+    path : path
+        A TIFF file, or a set folder (its ``images.tif`` is read).
+
+    Returns
+    -------
+    numpy.ndarray
+        The images, ``(n, H, W)``, in the file's dtype.
 
     Raises
     ------
@@ -1067,7 +1207,10 @@ def read_stack(path: str | Path) -> np.ndarray:
         When the file does not exist.
     DatasetError
         (a ``ValueError``) when it is not a TIFF, is RGB or has several
-        channels or more than three dimensions, naming the file.
+        channels or more than three dimensions; when it is truncated or damaged
+        (a broken chain of pages, fewer pages than its ImageJ or tifffile
+        metadata declares, or image data past the end of the file); or when a
+        pixel is NaN or infinite. The message names the file.
     """
     path = Path(path)
     if path.is_dir():
@@ -1076,8 +1219,9 @@ def read_stack(path: str | Path) -> np.ndarray:
         raise FileNotFoundError(f"{path}: no such file")
     try:
         with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
+            _check_complete(tif, path)
             if not tif.series:
-                raise DatasetError(f"{path}: holds no image")
+                raise DatasetError(f"{path}: holds no image (an empty or truncated TIFF)")
             series = tif.series[0]
             axes, shape = series.axes, tuple(series.shape)
             page = tif.pages.first
@@ -1114,4 +1258,5 @@ def read_stack(path: str | Path) -> np.ndarray:
         raise DatasetError(
             f"{path}: shape {data.shape} {data.dtype}; expected a real-valued (n, H, W) stack"
         )
+    _check_finite(data, path)
     return data

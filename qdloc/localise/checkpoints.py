@@ -5,7 +5,8 @@ A *model file* is a ``torch.save`` dictionary with
 * ``format``: ``"qdloc-model"`` and ``format_version``: 1;
 * ``kind``: ``"compact"`` or ``"frcnn"``; ``config``: the model's own settings (a dict);
 * ``image_shape``: ``[H, W]`` the model was trained for; ``sim_params``: the SimParams dict;
-* ``state_dict``: the weights; ``meta``: free-form provenance (command, epochs, seed, qdloc version).
+* ``state_dict``: the weights; ``meta``: free-form provenance (command, epochs, seed, qdloc
+  version).
 
 :func:`load_model_file` checks all of it and raises :class:`ModelFileError` (a
 ``ValueError``) naming the file and what is wrong: missing, not a model file,
@@ -23,6 +24,8 @@ from __future__ import annotations
 import csv
 import io
 import random
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +78,29 @@ def save_model_file(path, kind: str, config: dict, state_dict: dict, image_shape
     return atomic_write_bytes(path, _to_bytes(obj))
 
 
+_EXPECTED = "expected a model file written by qdloc train (or one of data/models/)"
+
+
+def _read_model_object(path: Path):
+    """``torch.load`` of a file that may not be trusted, with one plain error if it fails.
+
+    Only tensors and plain containers are unpickled (``weights_only=True``). torch's own
+    message is not passed on: it advises reloading with ``weights_only=False``, which runs
+    arbitrary code from the file, advice a user must never follow for an untrusted file.
+    """
+    torch = _torch()
+    try:
+        with warnings.catch_warnings():  # torch's note on a pickle protocol it did not write
+            warnings.filterwarnings("ignore", message="Detected pickle protocol",
+                                    category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any failure to unpickle means a foreign or corrupt file
+        why = ("torch cannot read it as tensors and plain values" if zipfile.is_zipfile(path)
+               else "it is not a complete torch.save archive")  # torch writes zip since 1.6
+        raise ModelFileError(f"model file {str(path)!r} is not a qdloc model file, or is "
+                             f"truncated or corrupt: {why}; {_EXPECTED}") from None
+
+
 def load_model_file(path, kind: str | None = None, image_shape=None) -> dict:
     """Read and check a model file; return its dictionary.
 
@@ -84,25 +110,24 @@ def load_model_file(path, kind: str | None = None, image_shape=None) -> dict:
         When the file is missing, unreadable, not a qdloc model file, of another
         ``kind``, or trained for another ``image_shape``.
     """
-    torch = _torch()
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {str(path)!r} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise ModelFileError(f"model file {str(path)!r} is corrupt or not a torch file: "
-                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    obj = _read_model_object(path)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        raise ModelFileError(f"model file {str(path)!r} is not a qdloc model file (no format '{FORMAT}')")
+        raise ModelFileError(f"model file {str(path)!r} is not a qdloc model file: it holds a "
+                             f"{type(obj).__name__} without format {FORMAT!r}; {_EXPECTED}")
+    name = str(path)
     if obj.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"model file {str(path)!r} has format_version {obj.get('format_version')!r}; "
-                             f"expected {FORMAT_VERSION}")
+        raise ModelFileError(f"model file {name!r} has format_version "
+                             f"{obj.get('format_version')!r}; expected {FORMAT_VERSION}")
     if kind is not None and obj.get("kind") != kind:
-        raise ModelFileError(f"model file {str(path)!r} holds a {obj.get('kind')!r} model; expected {kind!r}")
-    if image_shape is not None and list(obj.get("image_shape", [])) != [int(image_shape[0]), int(image_shape[1])]:
-        raise ModelFileError(f"model file {str(path)!r} was trained for images of shape "
-                             f"{tuple(obj.get('image_shape', []))}; the images have shape {tuple(image_shape)}")
+        raise ModelFileError(f"model file {name!r} holds a {obj.get('kind')!r} model; "
+                             f"expected {kind!r}")
+    shape = list(obj.get("image_shape", []))
+    if image_shape is not None and shape != [int(image_shape[0]), int(image_shape[1])]:
+        raise ModelFileError(f"model file {name!r} was trained for images of shape "
+                             f"{tuple(shape)}; the images have shape {tuple(image_shape)}")
     return obj
 
 
@@ -158,7 +183,9 @@ class Checkpointer:
         try:
             return _torch().load(self.last, map_location="cpu", weights_only=False)
         except Exception as exc:  # noqa: BLE001
-            raise ModelFileError(f"checkpoint {str(self.last)!r} is corrupt: {type(exc).__name__}") from exc
+            raise ModelFileError(
+                f"checkpoint {str(self.last)!r} is corrupt: {type(exc).__name__}"
+            ) from exc
 
     def write_history(self, history: list[dict]) -> None:
         if not history:
