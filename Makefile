@@ -8,19 +8,22 @@ STAMP  := $(VENV)/.qdloc-installed
 # the chapters, in order (each notebooks/NN_*.py is paired with notebooks/NN_*.ipynb)
 CHAPTERS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%,book/chapters/%,$(CHAPTERS))
-PYTEST_NB := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: help venv book execute html test test-unit test-notebooks test-book bench outputs clean sweep lint
 
 help:
 	@echo "make preview - the book from the outputs stored in notebooks/*.ipynb: no execution, no torch"
-	@echo "make book   - create .venv, run every chapter with papermill, build _build/html"
-	@echo "make test   - unit tests, nbval over every chapter, papermill reruns, book build with -W"
-	@echo "              and the built book in headless Chromium (make test-browser; BROWSER=0 skips it)"
+	@echo "make book   - create .venv, run the chapters with papermill (JOBS=2 at a time; only those whose"
+	@echo "              notebook, imported modules or input data changed), build _build/html"
+	@echo "make test   - lint, unit tests (pytest -n 2), make book, the executed chapters against their"
+	@echo "              stored outputs (nbval's comparison), the built book in headless Chromium"
+	@echo "              (make test-browser; BROWSER=0 skips it)"
+	@echo "make test-unit - the unit tests only; make test-notebooks - make book and the chapter tests"
 	@echo "make lint   - import-linter's layer contracts and ruff (make test runs them first)"
 	@echo "make bench  - throughput benchmarks (ratios against references measured in the same run)"
 	@echo "make outputs - re-execute the chapters and store their outputs in notebooks/*.ipynb"
-	@echo "make sweep  - run chapter 08 over its (D, N_qd) grid with papermill into data/sweep (resumes)"
+	@echo "make sweep  - run chapter 08 over its (D, N_qd) grid with papermill into data/sweep (resumes;"
+	@echo "              make book runs it when chapter 08 or what it imports changed)"
 	@echo "make publish [REMOTE=origin] - push _build/html to the gh-pages branch with ghp-import"
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
@@ -31,45 +34,80 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Run each chapter at its default parameters with papermill into book/chapters/
-# (never over the paired sources in notebooks/).
-book/chapters/%.ipynb: notebooks/%.ipynb $(STAMP) $(wildcard qdloc/*.py qdloc/*/*.py)
+# ---------------------------------------------------------------- make book: incremental, parallel
+# Each chapter runs at its default parameters with papermill into book/chapters/ (never over the
+# paired sources in notebooks/), JOBS at a time, the longest first. A chapter runs again only
+# when something it uses changed: its notebook, the environment, the qdloc modules it imports
+# (followed transitively), the shipped models it names, or the output of a chapter it reads
+# (e.g. 05 reads chapter 04's sets, 09 chapter 06's table1.json). tools/chapter_deps.py derives
+# these from the sources into $(DEPS_MK), which make regenerates when a source changes.
+JOBS    ?= 2
+DEPS_MK := build/chapter_deps.mk
+QDLOC_SOURCES := $(shell find qdloc -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+# The parameter sweep of chapter 08 (qdloc.study.sweep): one papermill run of the chapter per
+# (D, N_qd) point, kept in data/sweep/runs/, gathered into data/sweep/table.csv. Cached like a
+# chapter: $(SWEEP_STAMP) is rewritten when it has finished, and the sweep runs again only when
+# chapter 08's notebook or what it imports changed. The sweep itself skips points whose code is
+# unchanged, so after a change to the package make passes --force.
+SWEEP_STAMP := data/sweep/.make-stamp
+SWEEP := $(BIN)/qdloc sweep --preset default --out data/sweep --jobs 2
+# jupyter-book's build, skipped when nothing it reads changed: the executed chapters, the pages
+# in book/, the configuration, the package (the API page's autodoc) and the build's own tools.
+HTML_STAMP := _build/html/.make-stamp
+BOOK_INPUTS := $(EXECUTED) $(wildcard book/*.md) _config.yml _toc.yml tools/bookstatus.py \
+  tools/mathjax_offline.py $(QDLOC_SOURCES) $(STAMP)
+# The longest first (measured times: the status page), so that the two slots end together.
+LONGEST_FIRST := $(SWEEP_STAMP) $(filter %/07_tracking.ipynb,$(EXECUTED)) $(filter %/06_evaluation.ipynb,$(EXECUTED))
+
+$(DEPS_MK): tools/chapter_deps.py tools/chapter_stats.py $(wildcard notebooks/[0-9][0-9]_*.py) $(QDLOC_SOURCES)
+	@$(PYTHON) -m tools.chapter_deps --out $@
+include $(DEPS_MK)
+
+book/chapters/%.ipynb: notebooks/%.ipynb $(STAMP)
 	@mkdir -p book/chapters
 	$(BIN)/papermill --cwd notebooks -k python3 --no-progress-bar $< $@.part.ipynb
 	mv $@.part.ipynb $@
 
-execute: $(EXECUTED)
-
-# The parameter sweep of chapter 08 (qdloc.sweep): one papermill run of the chapter per
-# (D, N_qd) point, kept in data/sweep/runs/, gathered into data/sweep/table.csv; a rerun
-# skips the points already done. Chapter 08's maps read the table.
-SWEEP_TABLE := data/sweep/table.csv
-SWEEP := $(BIN)/qdloc sweep --preset default --out data/sweep --jobs 2
+execute: $(LONGEST_FIRST) $(EXECUTED)
 
 sweep: venv
 	$(SWEEP)
+	touch $(SWEEP_STAMP)
 
-$(SWEEP_TABLE): notebooks/08_sweep.ipynb qdloc/study/sweep.py qdloc/study/sweep_point.py $(STAMP)
-	$(SWEEP)
+$(SWEEP_STAMP): notebooks/08_sweep.ipynb $(DEPS_08_sweep) $(STAMP)
+	$(SWEEP)$(if $(wildcard $@),$(if $(filter qdloc/% data/models/% $(STAMP),$?), --force))
+	touch $@
 
-book/chapters/08_sweep.ipynb: $(SWEEP_TABLE)
-
-html: execute
+# -W: a warning fails the build; Sphinx's cache (_build/.doctrees) is then dropped, so that the
+# next build reads every page again and reports the warning again.
+$(HTML_STAMP): $(LONGEST_FIRST) $(BOOK_INPUTS)
 	$(BIN)/python tools/bookstatus.py book/chapters
-	$(BIN)/jupyter-book build . --path-output . -W -n --keep-going
+	$(BIN)/jupyter-book build . --path-output . -W -n --keep-going || { rm -rf _build/.doctrees; exit 1; }
+	touch $@
 
-book: html
+html: $(HTML_STAMP)
+
+book: venv
+	$(MAKE) -j$(JOBS) html
 	@echo "The book is in _build/html/index.html"
 
+# ---------------------------------------------------------------- tests
+# make test executes each chapter once: `make book` (only what changed since the last one),
+# then the executed chapters are compared with the outputs stored in notebooks/*.ipynb by
+# nbval's own comparison (tools/nbcompare.py, tests/nbval_sanitize.cfg; the tests marked `book`
+# in tests/test_notebooks.py) instead of executing them again under nbval.
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 test-unit: venv
-	$(BIN)/python -m pytest tests -m "not book"
+	$(PYTEST) -n 2 --dist loadfile tests -m "not book and not notebook"
 
 test-notebooks: venv
-	$(BIN)/python -m pytest $(PYTEST_NB) notebooks
+	$(MAKE) book
+	$(PYTEST) tests/test_notebooks.py -m "book or notebook"
 
+# The whole book again from nothing: every chapter executed, a full Sphinx build.
 test-book: venv
 	rm -rf _build/html _build/.doctrees book/chapters
-	$(MAKE) html
+	$(MAKE) book
 
 # The built book in headless Chromium (qdloc.booktest; Debian's chromium, see .ci/run):
 # every page, its images, internal links, JavaScript errors and chapter figures; it
@@ -90,8 +128,9 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests notebooks $(PYTEST_NB) -m "not book"
-	$(MAKE) test-book
+	$(PYTEST) -n 2 --dist loadfile tests -m "not book"
+	$(MAKE) book
+	$(PYTEST) tests/test_notebooks.py tests/test_figures.py -m book
 	$(MAKE) test-browser
 
 bench: venv
@@ -101,7 +140,7 @@ outputs: venv
 	cd notebooks && for nb in [0-9][0-9]_*.py; do ../$(BIN)/jupytext --sync --execute $$nb || exit 1; done
 
 clean:
-	rm -rf _build book/chapters
+	rm -rf _build book/chapters build
 
 # ---------------------------------------------------------------- browser check, publishing
 # `make test` needs Chromium: tests/browser run in its first pytest pass and after the book

@@ -8,10 +8,15 @@ Both localise the same simulated images (calibrated ``SimParams()``, D = 1 µm²
 * ``qdloc localize --method bayes`` as a user runs it: a fresh process that reads a TIFF stack
   and writes the CSV (imports included).
 
+Then D from the pixels (``qdloc.transport.pixels``) on movies of 30 frames at D = 1 µm²/s: the
+movie likelihood at one D (frames/s, against the image localiser's images/s: the same kind of
+line-level filter, over the whole movie and a larger lattice), and a whole per-movie estimate
+with its interval (``D_from_pixels``, movies/s; about 23 likelihood evaluations per movie).
+
 Each in-process rate is the best of a few interleaved repeats (the machine is shared, so absolute
 numbers move; the load average is printed). The issue's target is 50 images/s.
 
-    .venv/bin/python benchmarks/bench_bayes.py [--n 1024] [--repeat 3]
+    .venv/bin/python benchmarks/bench_bayes.py [--n 1024] [--repeat 3] [--movies 8]
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import torch  # noqa: E402
 import qdloc  # noqa: E402
 from qdloc.localise.bayes import bayes_locate  # noqa: E402
 from qdloc.localise.compact import DEFAULT_MODEL_PATH, compact_locate  # noqa: E402
+from qdloc.transport.pixels import D_from_pixels, movie_log_likelihood  # noqa: E402
 
 TARGET = 50  # images/s
 
@@ -60,6 +66,7 @@ def main() -> None:
     ap.add_argument("--model", default=DEFAULT_MODEL_PATH)
     ap.add_argument("--n", type=int, default=1024, help="images per timing")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--movies", type=int, default=8, help="movies of 30 frames for D from pixels")
     a = ap.parse_args()
 
     p = qdloc.SimParams()
@@ -92,6 +99,23 @@ def main() -> None:
     print(f"compact / bayes = {comp / best:,.1f}")
     print(f"target >= {TARGET} images/s: in process {'met' if best >= TARGET else 'NOT met'} "
           f"({best:,.0f}); command line {'met' if proc >= TARGET else 'NOT met'} ({proc:,.0f})")
+    bench_pixels(p, a.movies, best)
+
+
+def bench_pixels(p, n: int, bayes_rate: float) -> None:
+    """D from the pixels: frames/s of one likelihood pass, movies/s of a whole estimate."""
+    movies = qdloc.simulate_movie(n, 30, p, seed=5, D=1.0).images
+    t0 = time.perf_counter()
+    movie_log_likelihood(movies, [1.0], p)
+    frames = n * 30 / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    D_from_pixels(movies, p)
+    per_movie = n / (time.perf_counter() - t0)
+    print(f"D from the pixels ({n} movies of 30 frames, 1 thread, load average "
+          f"{os.getloadavg()[0]:.1f}):")
+    print(f"  likelihood at one D: {frames:,.0f} frames/s = {frames / bayes_rate:.3f} x the bayes "
+          f"localiser's images/s")
+    print(f"  per-movie MLE and 95 % interval: {per_movie:.2f} movies/s")
 
 
 if __name__ == "__main__":

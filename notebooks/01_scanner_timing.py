@@ -44,6 +44,7 @@ from IPython.display import HTML
 
 from qdloc import PAPER, simulate
 from qdloc.io import write_results
+from qdloc.plots.glue import glue_all
 from qdloc.plots.scanner import plot_beam_path, plot_timing, scan_animation
 from qdloc.sim.scanner import beam_state_at, pixel_start_times_s, sample_intervals_s
 from qdloc.study.simulator_checks import results_text, scanner_timing
@@ -91,11 +92,12 @@ print(
     f"time spent recording: {timing['recording_time_s'] * 1e3:.4f} ms, "
     f"i.e. {100 * timing['duty_cycle']:.2f} % of the frame"
 )
+glue_all({"duty_pct": 100 * timing["duty_cycle"], "retrace_ms": 1e3 * params.retrace_s})
 
 # %% [markdown]
-# Only a few percent of the frame is spent recording: the beam spends almost all its time
+# Only {glue:text}`duty_pct:.1f` % of the frame is spent recording: the beam spends almost all its time
 # retracing. That is what makes the images of a diffusing dot so peculiar — within a line
-# the dot hardly moves, but between two lines it has 1.1 ms to wander (chapter 02).
+# the dot hardly moves, but between two lines it has {glue:text}`retrace_ms:g` ms to wander (chapter 02).
 #
 # The figure shows the path of the beam over the pixel grid, in the style of the paper's
 # Fig. 4b: each line is swept at constant speed (solid), the retrace (dashed) brings the

@@ -48,6 +48,7 @@ import pandas as pd
 
 from qdloc import PAPER, simulate
 from qdloc.io import write_results
+from qdloc.plots.glue import glue_all
 from qdloc.plots.photons import explorer, plot_expected_vs_counts, plot_figure1, plot_psf_slices
 from qdloc.sim.psf import expected_counts, expected_counts_static
 from qdloc.study.simulator_checks import (
@@ -103,13 +104,14 @@ print(
     f"lateral FWHM {psf['fwhm_xy_um']:.4f} um = {psf['fwhm_xy_px']:.2f} px; "
     f"axial FWHM {psf['fwhm_z_um']:.4f} um"
 )
+glue_all({"fwhm_xy_px": psf["fwhm_xy_px"], "fwhm_z_over_xy": psf["fwhm_z_um"] / psf["fwhm_xy_um"]})
 
 # %% [markdown]
-# The PSF is about seven pixels wide in the image plane, and more than six times longer
-# along the optical axis (the paper's Fig. 4c): a dot that diffuses a few hundred nm in
-# depth during a frame stays in focus. The slices of Eq. {eq}`eq-ch03-eq1` below are
-# computed by {py:mod}`qdloc.sim.psf` on fine grids; the red dots on the lateral profile are
-# the pixels of one scan line through a static dot.
+# The PSF is {glue:text}`fwhm_xy_px:.1f` pixels wide (FWHM) in the image plane, and
+# {glue:text}`fwhm_z_over_xy:.1f` times longer along the optical axis (the paper's Fig. 4c): a dot
+# that diffuses a few hundred nm in depth during a frame stays in focus. The slices of Eq.
+# {eq}`eq-ch03-eq1` below are computed by {py:mod}`qdloc.sim.psf` on fine grids; the red dots on the
+# lateral profile are the pixels of one scan line through a static dot.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

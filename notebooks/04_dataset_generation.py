@@ -56,6 +56,7 @@ from qdloc.data.dataset import DatasetError, concatenate_shards, draw_D, load_da
 from qdloc.data.presets import PAPER_PRESET
 from qdloc.io import write_results
 from qdloc.plots.dataset import plot_D_histogram, plot_montage
+from qdloc.plots.glue import glue_all
 from qdloc.study import datasets as sd
 
 params = SimParams()
@@ -66,21 +67,23 @@ print(f"images of {params.height_px} x {params.width_px} px of {params.pixel_siz
 # %% [markdown]
 # ## The paper's sets
 #
-# The paper trains on 29,838 images and tests on three sets of 2,570, 2,410 and 1,870 images,
-# one per diffusion coefficient (0.75, 1 and 1.75 µm²/s); the training images have
-# "a set of diffusion coefficients between 0.75 and 1.75 µm²/s". It picks the best of 20
-# epochs on a validation set whose size it does not give: we use a separate 10 % split
-# (2,984 images) with the training distribution. Each set has its own seed, so no image is
+# The paper trains on {glue:text}`n_train:,d` images and tests on three sets of {glue:text}`n_test1:,d`,
+# {glue:text}`n_test2:,d` and {glue:text}`n_test3:,d` images, one per diffusion coefficient ({glue:text}`D_test1:g`,
+# {glue:text}`D_test2:g` and {glue:text}`D_test3:g` µm²/s); the training images have "a set of diffusion
+# coefficients between 0.75 and 1.75 µm²/s". It picks the best of 20 epochs on a validation set
+# whose size it does not give: we use a separate 10 % split ({glue:text}`n_val:,d` images) with the
+# training distribution. Each set has its own seed, so no image is
 # shared between sets.
 
 # %%
 preset = sd.preset_table(PAPER_PRESET)
 print(preset.to_string(index=False))
 print(f"total {preset['images'].sum()} images")
+glue_all(sd.preset_values(PAPER_PRESET, params))
 
 # %% [markdown]
 # **One D per image, reproducibly.** In the training and validation sets every image gets
-# its own $D$, uniform in $[0.75, 1.75]$ µm²/s. The simulator already guarantees that image
+# its own $D$, uniform in [{glue:text}`D_lo:g`, {glue:text}`D_hi:g`] µm²/s. The simulator already guarantees that image
 # $k$ depends only on the seed and $k$ (and on its own $D$): its random numbers come in
 # blocks of `BLOCK` images with a generator per block. The diffusion coefficients follow
 # the same rule with their own stream, spawned with a different key:
@@ -107,17 +110,22 @@ print("same as in the full draw:", bool(np.array_equal(D_slice, D_all[1000:1010]
 # {py:func}`~qdloc.data.dataset.write_paper_sets` writes the five sets into `out_dir`, one
 # folder each. A set that already exists, loads, verifies and was made with the same
 # parameters is kept; one made with other parameters (for instance before a change of
-# $N_{qd}$) is replaced. About 40,000 images take a few seconds.
+# $N_{qd}$) is replaced. The {glue:text}`n_total:,d` images take seconds (this run's time is printed
+# below).
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 t0 = time.perf_counter()
 if make_paper_sets:
     paths = dd.write_paper_sets(out_dir, params, skip_existing=True, force=True, progress=False)
-    print(f"{len(paths)} sets ready in {out_dir} ({time.perf_counter() - t0:.1f} s)")
+    print(f"{len(paths)} sets ready in {out_dir}")
 demo = dd.write_dataset(demo_root / "demo", n_demo, params, seed=seed, D=("uniform", 0.75, 1.75),
                         progress=False)
-print(f"demonstration set of {n_demo} images ready ({time.perf_counter() - t0:.1f} s in all)")
+print(f"demonstration set of {n_demo} images ready")
+elapsed_s = time.perf_counter() - t0
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"time to write (or check and keep) them: {elapsed_s:.1f} s")
 
 # %%
 if make_paper_sets:
@@ -167,7 +175,7 @@ print(f"pixel size: {tif['pixel_size']:.4f} {tif['unit']} (Fiji: Image > Propert
 # - `start_*`, `end_*`: the first and last trajectory samples (x, y in px, z in µm);
 # - `bbox_x0, bbox_y0, bbox_x1, bbox_y1`: a detection box for box-based detectors such as the
 #   paper's Keypoint R-CNN, which the paper does not specify. We take the bounding box of the
-#   trajectory padded by $2\sigma_{xy}/a$ (= 6 px) on every side, the reach of the PSF, clipped
+#   trajectory padded by $2\sigma_{xy}/a$ (= {glue:text}`bbox_pad_px:g` px) on every side, the reach of the PSF, clipped
 #   to the image.
 
 # %%
@@ -185,7 +193,6 @@ print("keys:", ", ".join(sorted(test.meta)))
 print(sd.provenance(test.meta))
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 print("sha256 (first 16 digits):")
 print(sd.checksum_table({test.path.name: test}, chars=16).T.to_string())
 
@@ -204,7 +211,7 @@ fig.suptitle(f"{test.path.name}: images 0-11", fontsize=9)
 plt.show()
 
 # %% [markdown]
-# The training set's diffusion coefficients fill $[0.75, 1.75]$ µm²/s evenly:
+# The training set's diffusion coefficients fill [{glue:text}`D_lo:g`, {glue:text}`D_hi:g`] µm²/s evenly:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -217,6 +224,7 @@ u = sd.uniform_check(train.D, 0.75, 1.75)
 print(f"{u['n']} images: D min {u['min']:.4f}, max {u['max']:.4f}, mean {u['mean']:.4f} "
       f"(uniform: {u['mean_expected']:g}), sd {u['sd']:.4f} (uniform: {u['sd_expected']:.4f})")
 print(f"Kolmogorov-Smirnov against uniform [0.75, 1.75]: p = {u['ks_p']:.3f}")
+assert u["ks_p"] > 0.01  # evenly: no evidence against the uniform distribution
 
 # %% [markdown]
 # ## Atomic writes
@@ -251,7 +259,7 @@ shutil.rmtree(broken)
 # %% [markdown]
 # ## Sharding
 #
-# A million images take a few minutes on one machine; several machines can share the work.
+# A large set (a million images, say) can be made by several machines that share the work.
 # `shard=(i, N)` (command line: `--shard i/N`) writes the $i$-th of $N$ contiguous blocks of
 # the set, keeping the global image indices in the `frame` column. Since image $k$ depends only
 # on the seed and $k$, {py:func}`~qdloc.data.dataset.concatenate_shards` (`qdloc concat`) joins
@@ -293,8 +301,7 @@ print("wrote", write_results(results_dir, "04_dataset_generation.json", results)
 print(sd.results_table(results).round(3).to_string())
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-print(sd.checksum_table(sets, chars=12).to_string())
+print(sd.checksum_table(sets, chars=12).to_string())  # checked by nbval: the same bytes on every run
 
 # %% [markdown]
 # ## Exercises

@@ -16,14 +16,15 @@
 # %% [markdown]
 # # 05 · Training
 #
-# The paper localises the dot with torchvision's Keypoint R-CNN, a detector built for
-# photographs, pre-trained on MS COCO and trained for 20 epochs on a GPU (§4.2, §4.3). This
-# chapter trains that network's much smaller cousin, designed for these images: one dot,
-# 24 x 25 pixels, a PSF three pixels wide, motion blur mostly along the columns, a few
-# photons on a background of 8.4 per pixel. It trains from scratch in minutes on two CPU
-# cores, and its training curves, and those of the Keypoint R-CNN when it has been trained
-# here, are read from the files the training wrote (`history.csv`, through
-# {py:func}`qdloc.study.training_report.load_compact_run`).
+# The paper localises the dot with torchvision's Keypoint R-CNN, a detector built for photographs,
+# pre-trained on MS COCO and trained for {glue:text}`paper_epochs:d` epochs on a GPU (§4.2, §4.3).
+# This chapter trains that network's much smaller cousin, designed for these images: one dot,
+# {glue:text}`height_px:d` x {glue:text}`width_px:d` pixels, a PSF {glue:text}`psf_px:.0f` pixels
+# wide, motion blur mostly along the columns, a few photons on a background of {glue:text}`n_bkg:g`
+# per pixel. It trains from scratch in {glue:text}`train_min:.0f` minutes on {glue:text}`threads:d`
+# CPU cores (the time its training recorded), and its training curves, and those of the Keypoint
+# R-CNN when it has been trained here, are read from the files the training wrote (`history.csv`,
+# through {py:func}`qdloc.study.training_report.load_compact_run`).
 #
 # **What you will learn**
 #
@@ -38,7 +39,7 @@
 
 # %% tags=["parameters"]
 seed = 0  # seed of a retraining
-retrain = False  # True: train the compact network again (about 10 minutes on two CPU cores)
+retrain = False  # True: train the compact network again (the shipped one's time: describe_history below)
 retrain_epochs = None  # None: the cpu profile's 12 epochs; fewer for a quick look
 models_dir = "../data/models"  # shipped model files: compact/, frcnn_cpu/
 data_dir = "../data/paper"  # the paper's sets (chapter 04); simulated in memory where missing
@@ -60,6 +61,7 @@ from qdloc.io import write_results
 from qdloc.localise import compact
 from qdloc.localise.train import train
 from qdloc.plots import training as plots_training
+from qdloc.plots.glue import glue_all
 from qdloc.study import training_report as tr
 from qdloc.study.calibration import paper_row
 from qdloc.study.evaluation import evaluate_compact
@@ -71,6 +73,7 @@ if retrain:
     train("compact", "cpu", data_dir, compact_dir, seed=seed, progress=False, **kw)
 run = tr.load_compact_run(compact_dir)
 params, history, scan = run.params, run.history, run.scan
+glue_all(tr.model_values(run))
 print(f"model file: {run.model_path.name} in {compact_dir.name}/\ntrained for N_qd = "
       f"{params.n_qd:g}, N_bkg = {params.n_bkg:g}, start margin {params.start_margin_px:g} px")
 if params != SimParams():
@@ -84,17 +87,19 @@ if params != SimParams():
 #
 # 1. **Normalise** the counts as $(c - N_{bkg}) / \sqrt{N_{bkg}}$: background pixels have
 #    mean 0 and variance 1.
-# 2. **Space-to-depth**: the image, padded to 24 x 26 with one background column, becomes
-#    four channels on a 12 x 13 grid of 2 x 2 cells. With a PSF of σ = 3 px nothing is lost,
+# 2. **Space-to-depth**: the image, padded to {glue:text}`padded_height_px:d` x {glue:text}`padded_width_px:d` with one
+#    background column, becomes four channels on a {glue:text}`grid_h:d` x {glue:text}`grid_w:d` grid of 2 x 2
+#    cells. With a PSF of σ = {glue:text}`psf_px:.0f` px nothing is lost,
 #    and every later layer costs a quarter. Two **coordinate channels** (the cell's column
 #    and row) tell the network *when* the beam passed each cell, since the scan goes row by
 #    row: how much of the trajectory went unobserved depends on it.
 # 3. A stem convolution and four residual blocks $h \leftarrow h + \mathrm{ReLU}(\mathrm{BN}
-#    (\mathrm{conv}_{3\times 3}(h)))$, dilated 1, 2, 1, 2: a receptive field of about 30 px,
+#    (\mathrm{conv}_{3\times 3}(h)))$, dilated {glue:text}`dilations:s`: a receptive field of about
+#    {glue:text}`receptive_px:d` px,
 #    the whole frame.
 # 4. A 1 x 1 **head** with five maps: a logit $l$, offsets $(o_x, o_y)$ in px and
 #    log-variances $(v_x, v_y)$ for every cell.
-# 5. **Read-out by spatial expectation**: $p = \mathrm{softmax}(l)$ over the 156 cells, the
+# 5. **Read-out by spatial expectation**: $p = \mathrm{softmax}(l)$ over the {glue:text}`n_cells:d` cells, the
 #    position $\hat x = \sum p\,(c_x + o_x)$, $\hat y = \sum p\,(c_y + o_y)$ and
 #    $\log \hat\sigma^2_{x,y} = \sum p\, v_{x,y}$. Exactly one estimate per image (one dot per
 #    image), with a predicted error whose negative is the **score** that ranks the estimates
@@ -109,14 +114,15 @@ print(f"weights file: {run.model_path.stat().st_size / 1e3:.0f} kB")
 # %% [markdown]
 # ## Training on fresh images
 #
-# The simulator makes thousands of images per second, more than the network can learn from
-# on a CPU, so every epoch draws new ones (images $[e\,n, (e+1)\,n)$ of the simulator's
-# stream `1_000_000 + seed`, far from the seeds of the paper's sets): the network never sees
-# an image twice and cannot overfit. D is drawn per image uniformly in [0.5, 2.0] µm²/s,
-# wider than the test sets' 0.75 .. 1.75, so that the test values lie inside the training
-# range rather than at its edges. The loss is the β-NLL of a Gaussian (β = 0.5) on the
-# predicted position and variance. The model kept is the epoch with the smallest mean error
-# on the validation split (the paper preset's `val`, 2,984 images).
+# The simulator makes thousands of images per second, more than the network can learn from on a CPU,
+# so every epoch draws new ones (images $[e\,n, (e+1)\,n)$ of the simulator's stream `1_000_000 +
+# seed`, far from the seeds of the paper's sets): the network never sees an image twice and cannot
+# overfit. D is drawn per image uniformly in [{glue:text}`train_D_lo:g`, {glue:text}`train_D_hi:g`]
+# µm²/s, wider than the test sets' {glue:text}`D1:g` .. {glue:text}`D3:g`, so that the test values
+# lie inside the training range rather than at its edges. The loss is the β-NLL of a Gaussian (β =
+# {glue:text}`beta:g`) on the predicted position and variance. The model kept is the epoch with the
+# smallest mean error on the validation split (the paper preset's `val`, {glue:text}`val_images:,d`
+# images): here epoch {glue:text}`best_epoch:d` of {glue:text}`epochs:d`.
 
 # %%
 print(tr.describe_history(run))
@@ -132,19 +138,20 @@ plt.show()
 # schedule, warm-up then cosine decay, so the last epochs refine. Training and validation
 # images come from the same simulator, and no training image is reused, so there is no
 # overfitting to watch for: the gap between the two is set by the D range (training also
-# sees D < 0.75 and D > 1.75).
+# sees D < {glue:text}`D1:g` and D > {glue:text}`D3:g`).
 
 # %% [markdown]
 # ## Which symmetries can test-time averaging use?
 #
-# Averaging the estimates of transformed copies of an image helps only if each copy is
-# another sample of the *same* simulator, with the transformed centroid as its label.
-# Mirroring the columns reverses time *within* each line: a line lasts 50 µs, in which the
-# dot moves about 10 nm, against 210 nm for the PSF, so the mirror is a symmetry to that
-# accuracy. The 180° rotation reverses the whole scan in time. Brownian steps are
-# time-reversible, but this simulator starts every walk in a box (`start_margin_px` from the
-# edges) and in focus, and lets it end anywhere: the rotated images show walks that *end* in
-# the box, another population. The network, trained on the real one, tells them apart.
+# Averaging the estimates of transformed copies of an image helps only if each copy is another
+# sample of the *same* simulator, with the transformed centroid as its label. Mirroring the columns
+# reverses time *within* each line: a line lasts {glue:text}`line_us:.0f` µs, in which the dot moves
+# about {glue:text}`line_move_nm:.0f` nm at D = 1 µm²/s, against {glue:text}`psf_nm:.0f` nm for the
+# PSF, so the mirror is a symmetry to that accuracy. The 180° rotation reverses the whole scan in
+# time. Brownian steps are time-reversible, but this simulator starts every walk in a box
+# (`start_margin_px` from the edges) and in focus, and lets it end anywhere: the rotated images show
+# walks that *end* in the box, another population. The network, trained on the real one, tells them
+# apart.
 # {py:func}`qdloc.study.training_report.view_errors` localises every view of fresh images
 # and maps the estimates back.
 
@@ -154,6 +161,11 @@ print("mean error (nm) of the network on each view, mapped back:")
 print(views_table.round(1).to_string())
 print("relative to the plain images (%):")
 print((100 * (views_table / views_table.loc["identity"] - 1)).round(1).to_string())
+vs = tr.view_summary(views_table)
+glue_all(vs)
+assert max(vs["still_max_pct"], vs["mirror_max_pct"]) < 2  # a still dot: every view; the mirror: any D
+assert vs["reverse_min_pct"] > 2  # reversing the lines costs, and more at larger D:
+assert vs["reverse_fast_min_pct"] > vs["reverse_slow_max_pct"]
 print("walks that end outside their start box (%):",
       {f"D={D:g}": round(100 * v) for D, v in outside.items()}, "(start outside it: 0 %)")
 
@@ -163,20 +175,22 @@ plots_training.plot_views(views_table)
 plt.show()
 
 # %% [markdown]
-# For a dot that does not move (D = 0) every view is as good as the plain image: the start box
-# is then also the end box, and the rotation is exact. For a moving dot the mirror in x is
-# still as good, while flipping the rows or rotating (both reverse the order of the lines)
-# costs several per cent, more at larger D. So
+# For a dot that does not move (D = 0) every view is as good as the plain image (within
+# {glue:text}`still_max_pct:.1f` %): the start box is then also the end box, and the rotation is exact. For
+# a moving dot the mirror in x is still as good (within {glue:text}`mirror_max_pct:.1f` % at every D), while
+# flipping the rows or rotating (both reverse the order of the lines) costs
+# {glue:text}`reverse_min_pct:.0f` to {glue:text}`reverse_max_pct:.0f` %, more at larger D. So
 # {py:func}`qdloc.localise.compact.compact_locate` (`tta=True`, the default) averages each
 # image with its mirror in x (twice the compute); the rotation would make the average worse.
 
 # %% [markdown]
 # ## On the paper's test sets
 #
-# The three test sets of §4.1 (2,570 images at D = 0.75, 2,410 at D = 1 and 1,870 at
-# D = 1.75 µm²/s), at the model's simulator parameters, scored with the paper's AUC of the
-# precision-recall curve (chapter 06; {py:func}`qdloc.study.evaluation.evaluate_compact`), next
-# to the paper's Keypoint R-CNN ("FCNN" in its Table 1).
+# The three test sets of §4.1 ({glue:text}`test_n1:,d` images at D = {glue:text}`D1:g`,
+# {glue:text}`test_n2:,d` at D = {glue:text}`D2:g` and {glue:text}`test_n3:,d` at D =
+# {glue:text}`D3:g` µm²/s), at the model's simulator parameters, scored with the paper's AUC of the
+# precision-recall curve (chapter 06; {py:func}`qdloc.study.evaluation.evaluate_compact`), next to
+# the paper's Keypoint R-CNN ("FCNN" in its Table 1).
 
 # %%
 evaluation = evaluate_compact(run.model_path, data_dir)
@@ -186,6 +200,7 @@ print(table.to_string())
 print(f"cells at or above the paper's: {9 - len(short)} of 9")
 print(pd.DataFrame(short).round(3).to_string(index=False))
 print("mean error (nm):", evaluation.set_index("D")["mean_error_nm"].round(1).to_dict())
+assert not short or set(pd.DataFrame(short)["eps_nm"]) == {70.0}  # only cells at 70 nm fall short
 
 # %% [markdown]
 # ## Where it falls short: signal, and the floor
@@ -231,16 +246,27 @@ if scan is not None:
 still = views_table.loc["identity", "D=0"]
 print(f"a dot that does not move (D = 0, outside the training range): network mean error "
       f"{still:.1f} nm = {still / crlb_mean:.1f} x the floor")
+if scan is not None:
+    agree = tr.scan_agreement(scan, ours, params.n_qd)  # the scan's schedule against the shipped model
+    glue_all({"first_ratio": ss["first_ratio"], "crlb_fall": ss["crlb_fall"], "error_fall": ss["error_fall"],
+              "scan_lo": ss["lo"], "scan_hi": ss["hi"], "still_ratio": still / crlb_mean, "scan_agree": agree})
+    assert ss["monotone"]  # the brighter, the better every cell
+    assert ss["crlb_fall"] > 1.5 * ss["error_fall"]  # the bound falls much faster than the error
+    assert agree < 0.03
+assert still / crlb_mean < 2  # a still dot: close to the bound
 
 # %% [markdown]
-# The brighter the dot, the better every cell, and only a little more light than the
-# calibrated value puts all nine above the paper's row: the cells that fall short do so
-# because the calibrated images hold too few photons for 70 nm, not because the network or
-# its training stops short (the short schedule of the scan and the shipped model agree at the
-# calibrated $N_{qd}$). For a dot that does not move the network comes close to the bound;
-# for a moving one the bound falls much faster with $N_{qd}$ than the network's error does,
-# which is then set mostly by the motion: the stretches of the trajectory recorded while the
-# beam was on other lines, which no estimator can see.
+# The brighter the dot, the better every cell, and only a little more light than the calibrated
+# value ({glue:text}`first_ratio:.2f` times) puts all nine above the paper's row: the cells that
+# fall short do so because the calibrated images hold too few photons for 70 nm, not because the
+# network or its training stops short (the short schedule of the scan and the shipped model agree
+# within {glue:text}`scan_agree:.2f` in AUC at the calibrated $N_{qd}$). For a dot that does not
+# move the network comes close to the bound ({glue:text}`still_ratio:.1f` times it); for a moving
+# one the bound falls much faster with $N_{qd}$ than the network's error does
+# ({glue:text}`crlb_fall:.1f` against {glue:text}`error_fall:.1f` times from $N_{qd}$ =
+# {glue:text}`scan_lo:g` to {glue:text}`scan_hi:g`), which is then set mostly by the motion: the
+# stretches of the trajectory recorded while the beam was on other lines, which no estimator can
+# see.
 
 # %% [markdown]
 # ## The paper's network: Keypoint R-CNN
@@ -249,9 +275,11 @@ print(f"a dot that does not move (D = 0, outside the training range): network me
 # `paper`) or reduced to fit a CPU (profile `cpu`); its files go to `frcnn_cpu/`.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
 frcnn = tr.read_history(Path(models_dir) / "frcnn_cpu")
-print(tr.describe_frcnn_history(frcnn))
+print(tr.describe_frcnn_history(frcnn))  # epochs, recorded times, the selected epoch
+
+# %%
+# NBVAL_IGNORE_OUTPUT
 if frcnn is not None:
     plots_training.plot_training_curves(frcnn, tr.frcnn_history_summary(frcnn)["selected_epoch"],
                                         title="Keypoint R-CNN (cpu profile)")
@@ -291,8 +319,8 @@ print(f"bound at 4 x N_qd / bound at N_qd = {r4:.3f}")
 assert r4 < 0.5
 
 # %% [markdown]
-# **2.** How far does the dot move during one line (24 dwell times) and during one retrace
-# at D = 1.75 µm²/s, per axis, compared with the PSF's σ? This is why the mirror in x is a
+# **2.** How far does the dot move during one line ({glue:text}`line_dwells:d` dwell times) and during one
+# retrace at D = {glue:text}`D3:g` µm²/s, per axis, compared with the PSF's σ? This is why the mirror in x is a
 # near-symmetry and motion blur runs along the columns.
 
 # %% [markdown]

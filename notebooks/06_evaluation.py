@@ -20,9 +20,10 @@
 # under the precision-recall curve (AUC, §4.8, Table 1). This chapter builds that score
 # ({py:mod}`qdloc.eval.metrics`), runs the paper's intensity-based baseline, TrackPy
 # ({py:mod}`qdloc.localise.trackpy`), on the three test sets, and uses the paper's TrackPy row to
-# pin the values the paper leaves open ({py:mod}`qdloc.study.calibration`). Table 1 is assembled
-# by {py:mod}`qdloc.study.table1`, the errors are measured by {py:mod}`qdloc.study.errors`,
-# and the figures come from {py:mod}`qdloc.plots.evaluation`.
+# calibrate the values the paper leaves open ({py:mod}`qdloc.study.calibration`), on calibration
+# sets held out from the test sets. Table 1 is assembled by {py:mod}`qdloc.study.table1`, with
+# bootstrap standard errors from {py:mod}`qdloc.study.bootstrap`; the errors are measured by
+# {py:mod}`qdloc.study.errors`, and the figures come from {py:mod}`qdloc.plots.evaluation`.
 #
 # **What you will learn**
 #
@@ -30,8 +31,11 @@
 #   $\varepsilon$, and how the precision-recall curve and its AUC follow;
 # - what TrackPy does with an image, why it finds the *brightest* place rather than the
 #   trajectory centroid, and how much a too-small feature diameter biases it;
-# - how $N_{qd}$, the start distribution and TrackPy's settings were chosen so that TrackPy
-#   reproduces the paper's Table 1 row within 0.05, and how sensitive that row is to each;
+# - how $N_{qd}$, the start distribution and TrackPy's settings are calibrated against the
+#   paper's TrackPy row on calibration sets whose seeds are disjoint from the test sets', how
+#   sensitive that row is to each, and how well the calibration pins them;
+# - how far TrackPy's row on the test sets, out of sample, is from the paper's, cell by cell,
+#   against its bootstrap standard error;
 # - where the results file `table1.json` comes from, and how to read it;
 # - how the two learned localisers (our Keypoint R-CNN, trained from scratch on the CPU, and
 #   the compact heat-map network of chapter 05) score on the same test sets, cell by cell
@@ -57,6 +61,10 @@ D_grid = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]  # D of the error-vs-
 n_err = 200  # images per D in the error-vs-D sweep (all three methods)
 err_seed = 20  # seed of the error-vs-D images (the same seed at every D)
 fig3_frames = [0, 1, 2, 3]  # images of test_D1 shown as the paper's Fig. 3
+n_calib = 1500  # images per calibration set in the held-out fit of N_qd (the first n_calib)
+nqd_fit_grid = [7.0, 7.5, 8.0, 8.5]  # N_qd values of the held-out fit
+n_boot = 200  # bootstrap resamples per set (standard errors, stability of the fit)
+boot_seed = 0  # seed of the bootstrap resamples
 
 # %% tags=["hide-input"]
 import json
@@ -74,18 +82,18 @@ from qdloc.eval.bounds import crlb_still_dot_nm
 from qdloc.io import write_results
 from qdloc.localise.trackpy import trackpy_locate
 from qdloc.plots import evaluation as pe
+from qdloc.plots.glue import glue_all
+from qdloc.study import bootstrap as bs
 from qdloc.study import calibration as cal
 from qdloc.study import errors
 from qdloc.study import table1 as t1
-from qdloc.study.constants import PAPER_TEST_SETS, TOLERANCE
+from qdloc.study.constants import CALIBRATION_SETS, TOLERANCE
 
 params = PAPER  # the simulator's parameters, calibrated unknowns included
 tpp = cal.CALIBRATED_TRACKPY
 pd.set_option("display.width", 120)
-print(f"N_qd = {params.n_qd} (peak signal {params.peak_signal:.2f} photons, N_bkg = "
-      f"{params.n_bkg}), start margin = {params.start_margin_px} px, start z spread = "
-      f"{params.start_z_sd_um} um\nTrackPy {trackpy.__version__}: diameter = {tpp.diameter} px, "
-      f"minmass = {tpp.minmass}")
+print(t1.describe_setup(params, tpp, trackpy.__version__))
+glue_all(t1.setup_glue(params))
 
 # %% [markdown]
 # ## The metric
@@ -153,7 +161,7 @@ print(f"F1 integral 0-210 nm: {metrics.f1_integral(toy, toy_truth):.3f}")
 # TrackPy's columns plus `score = mass`, so the brightest features lead the ranking.
 #
 # The paper gives no settings (it cites TrackPy 0.5); we keep TrackPy's defaults, a
-# diameter of 7 px (the PSF has $\sigma_{xy}$ = 0.21 µm = 3 px, so 7 px is its FWHM) and no
+# diameter of 7 px (the PSF has $\sigma_{xy}$ = {glue:text}`sigma_xy:.2f` µm = 3 px, so 7 px is its FWHM) and no
 # mass threshold (`minmass = 0`, TrackPy's default). The section on the calibration below
 # explains those choices.
 #
@@ -163,14 +171,17 @@ print(f"F1 integral 0-210 nm: {metrics.f1_integral(toy, toy_truth):.3f}")
 # random positions, located with 7 and 11 px ({py:func}`qdloc.study.errors.pixel_locking`).
 
 # %%
-print(errors.pixel_locking(params, tpp, diameters=(7, 11), n=200, seed=seed)
-      .round(2).to_string(index=False))
+locking = errors.pixel_locking(params, tpp, diameters=(7, 11), n=200, seed=seed).set_index("diameter")
+print(locking.round(2).to_string())
+glue_all({"lock7_px": locking.loc[7, "max_px"], "lock11_px": locking.loc[11, "max_px"]})
+assert locking.loc[7, "max_px"] > 0.4 > 0.1 > locking.loc[11, "max_px"]  # noqa: PT018
 
 # %% [markdown]
-# With 7 px a still, bright dot is misplaced by up to about half a pixel, a large part of
-# the 70-nm tolerance; with 11 px the bias is gone. On the test images, though, the dot is
-# faint and moves, and those errors dominate. Here is TrackPy on the first four images of
-# the D = 1 test set: the green cross is the label, the large magenta cross TrackPy's
+# With 7 px a still, bright dot is misplaced by up to {glue:text}`lock7_px:.2f` px, a large
+# part of the 70-nm tolerance; with 11 px the bias is gone (at most {glue:text}`lock11_px:.2f`
+# px). On the test images, though, the dot is faint and moves, and those errors dominate. Here
+# is TrackPy on the first four images of the D = 1 test set: the green cross is the label, the
+# large magenta cross TrackPy's
 # highest-mass feature. Like the paper's Fig. 3, TrackPy finds the bright pixels, where the
 # dot was when the beam passed, not the centroid of its whole path.
 
@@ -182,30 +193,40 @@ pe.plot_features(demo.images, demo_f, demo.centroids, params, trajectories=demo.
 plt.show()
 
 # %% [markdown]
-# ## Calibration against the paper's TrackPy row
+# ## Calibration on held-out sets
 #
 # The paper leaves four things open that change TrackPy's score: $N_{qd}$ in Eq. 1
 # ("adjusted to imitate the signal-to-noise ratio of the brain images", §4.6.3); where a
 # trajectory starts in $x, y$; where it starts in depth $z$; and TrackPy's settings. Its
-# TrackPy row of Table 1 is our handle: we chose them so that TrackPy, on our three test
-# sets, scores the paper's row within 0.05 in every cell, preferring the plainest choices.
+# TrackPy row of Table 1 is our handle: we choose them so that TrackPy scores the paper's row
+# within {glue:text}`tol:.2f` in every cell, preferring the plainest choices.
 #
-# The physics sets the direction of each. A brighter dot (larger $N_{qd}$) stands out of
-# the background ($N_{bkg}$ = 8.4 photons per pixel), so TrackPy's brightest feature is
-# more often the dot: the AUC rises with $N_{qd}$ and saturates where motion blur, not
-# noise, limits it. A larger $D$ moves the dot farther from the centroid of its path while
-# the beam passes it, so the AUC falls with $D$. Each image has one label: TrackPy's other
-# features in the image are false positives, but they have lower mass and enter the curve
+# A value fitted on the images it is then scored on says little about how well it fits. The
+# unknowns are therefore fitted on **calibration sets**: the test sets' sizes and $D$, with
+# their own seeds, disjoint from the test sets' (and from every other seed of this book; both
+# lists are in the provenance table below and in `table1.json`). Table 1 is then computed on
+# the test sets, out of sample. (The values this book ships, printed at the top, were chosen
+# earlier, on the test sets themselves; this section redoes the fit held out and reports how
+# far it lands from them.)
+#
+# The physics sets the direction of each unknown. A brighter dot (larger $N_{qd}$) stands out
+# of the background ($N_{bkg}$ = {glue:text}`n_bkg:.1f` photons per pixel), so TrackPy's
+# brightest feature is more often the dot: the AUC rises with $N_{qd}$ and saturates where
+# motion blur, not noise, limits it. A larger $D$ moves the dot farther from the centroid of its
+# path while the beam passes it, so the AUC falls with $D$. Each image has one label: TrackPy's
+# other features in the image are false positives, but they have lower mass and enter the curve
 # late; an image where TrackPy finds nothing is a false negative.
 #
-# **AUC against $N_{qd}$.** The other unknowns stay at their chosen values; each point uses
-# the first `n_sweep` images of each test set (the same images for every value). Dashed
+# **AUC against $N_{qd}$.** The other unknowns stay at their shipped values; each point uses
+# the first `n_sweep` images of each calibration set (the same images for every value). Dashed
 # lines: the paper's row.
 
 # %%
-auc_nqd = cal.sweep("n_qd", nqd_grid, params, tpp, n_per_set=n_sweep)
-print(auc_nqd.pivot_table(index="value", columns=["D_um2_per_s", "eps_nm"], values="auc")
-      .round(2).to_string())
+auc_nqd = cal.sweep("n_qd", nqd_grid, params, tpp, n_per_set=n_sweep, sets=CALIBRATION_SETS)
+by_nqd = auc_nqd.pivot_table(index="value", columns=["D_um2_per_s", "eps_nm"], values="auc")
+print(by_nqd.round(2).to_string())
+glue_all({"plateau_210": by_nqd.xs(210.0, axis=1, level=1).max().max(), "nqd_max": max(nqd_grid)})
+assert (by_nqd.xs(70.0, axis=1, level=1).max() < 0.5 * cal.paper_row("FCNN")[70.0]).all()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -214,26 +235,28 @@ plt.show()
 
 # %% [markdown]
 # TrackPy's AUC at 210 nm climbs from near 0 (a dot lost in the noise) to a plateau set by
-# motion blur (about 0.9 at D = 0.75). The paper's row sits on the steep part: $N_{qd}$
-# near 7.5, a peak signal of about 8 photons, just below the background of 8.4 photons per
-# pixel: the dot stands out only because it covers many pixels. Above the chosen value
-# TrackPy would beat the paper at 210 nm; at 70 nm it never comes near 1 even for very
-# bright dots, because the brightest pixels are not the centroid.
+# motion blur (at most {glue:text}`plateau_210:.2f`, at $N_{qd}$ up to {glue:text}`nqd_max:g`).
+# The paper's row sits on the steep part, near the shipped $N_{qd}$ =
+# {glue:text}`n_qd:g`, a peak signal of {glue:text}`peak:.1f` photons, below the background per
+# pixel: the dot stands out only because it covers many pixels. At 70 nm TrackPy stays below half
+# of the paper's FCNN at the same $D$ even for very bright dots, because the brightest pixels are
+# not the centroid.
 #
-# **Sensitivity to the other unknowns**, at 210 nm, each varied alone around the chosen
-# values: the start depth spread (a dot out of focus is dimmer), the start margin (a dot
-# that starts near the edge leaves the frame or TrackPy's 3-px edge zone), TrackPy's
-# diameter and its mass threshold.
+# **Sensitivity to the other unknowns**, at 210 nm, each varied alone around the shipped
+# values, on the calibration sets: the start depth spread (a dot out of focus is dimmer), the
+# start margin (a dot that starts near the edge leaves the frame or TrackPy's 3-px edge zone),
+# TrackPy's diameter and its mass threshold.
 
 # %%
 sens = cal.sensitivity({"start_z_sd_um": z_grid, "start_margin_px": margin_grid,
-                    "diameter": diameter_grid, "minmass": minmass_grid},
-                   params, tpp, n_per_set=n_sweep)
-chosen = {"start_z_sd_um": params.start_z_sd_um, "start_margin_px": params.start_margin_px,
-          "diameter": tpp.diameter, "minmass": tpp.minmass}
-print("AUC at 210 nm")
-print(sens[sens.eps_nm == 210.0].pivot_table(index=["param", "value"], columns="D_um2_per_s",
-                                             values="auc", sort=False).round(2).to_string())
+                        "diameter": diameter_grid, "minmass": minmass_grid},
+                       params, tpp, n_per_set=n_sweep, sets=CALIBRATION_SETS)
+chosen = t1.shipped_unknowns(params, tpp, n_qd=False)
+s210 = sens[sens.eps_nm == 210.0].pivot_table(index=["param", "value"], columns="D_um2_per_s", values="auc",
+                                              sort=False)
+print("AUC at 210 nm\n" + s210.round(2).to_string())
+admissible, dia = cal.admissible_values(sens), s210.loc["diameter"]  # admissible: kept in table1.json
+assert ((dia.loc[5.0] < dia.loc[7.0]) & (dia.loc[7.0] < dia.loc[9.0]) & (dia.loc[11.0] < dia.loc[9.0])).all()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -248,78 +271,135 @@ plt.show()
 #   focal plane ($z$ = 0), the plainest choice, and let $N_{qd}$ carry the brightness.
 # - **Start margin.** TrackPy ignores maxima within its edge zone (3 px for a 7-px
 #   diameter), and a dot that starts near the edge may leave the frame: the score rises
-#   with the margin up to about 4 px, then levels off. Margin and $N_{qd}$ trade against
-#   each other (a wider margin with a dimmer dot fits almost as well). We use 3 px, one
-#   $\sigma_{xy}$ and TrackPy's own edge zone, so that every walk starts where TrackPy can
-#   see it.
-# - **Diameter.** 5 px, smaller than the spot, fails. 9 px scores a little higher at
-#   D ≤ 1 and would need a dimmer dot, with a weaker dependence on $D$ than the paper's;
-#   11 px scores lower, as its edge zone grows to 5 px. 7 px, the PSF's FWHM, it is.
+#   with the margin, then levels off. Margin and $N_{qd}$ trade against each other (a wider
+#   margin with a dimmer dot fits almost as well). We use 3 px, one $\sigma_{xy}$ and
+#   TrackPy's own edge zone, so that every walk starts where TrackPy can see it.
+# - **Diameter.** 5 px, smaller than the spot, fails. 9 px scores higher at every $D$ and
+#   would need a dimmer dot; 11 px scores lower than 9 px, as its edge zone grows to 5 px.
+#   7 px, the PSF's FWHM, it is.
 # - **minmass.** A threshold only truncates the precision-recall curve, so it can never
 #   raise the AUC; the paper's row needs none, and TrackPy's default (0) is kept.
 #
-# No setting of these unknowns makes the drop from D = 0.75 to D = 1 as large as the
-# paper's (0.12 at 140 and at 210 nm). To see the drop of our simulator without the
-# scatter between two test sets, simulate the same images at both D (the same seed, so
-# the same starts, the same random steps and the same uniforms behind the photon noise):
+# These sweeps, on `n_sweep` images per set, show directions; their standard errors are about
+# twice those of the fit below. The plain values are kept if, with them held, the fit of
+# $N_{qd}$ below finds a row within the tolerance in every cell (it does); that leaves $N_{qd}$
+# to fit.
+#
+# **The held-out fit of $N_{qd}$.** The rule ({py:func}`qdloc.study.calibration.fit_n_qd`): on
+# the first `n_calib` images of each calibration set, the value of `nqd_fit_grid` whose
+# largest $|\text{ours} - \text{paper}|$ over the nine cells is smallest. With
+# `n_calib` = {glue:text}`n_calib:,d` images per set a cell's bootstrap standard error is about
+# {glue:text}`calib_se:.3f`, a fraction of the tolerance; the full sets, as large as the test
+# sets, would lower it only by about a fifth (it falls as $1/\sqrt{n}$) for half as much run
+# time again. How firmly the rule picks its value is measured by resampling the calibration
+# images ({py:func}`qdloc.study.bootstrap.bootstrap_choice`, `n_boot` resamples, the same images
+# for every value): the share of resamples that pick each value.
 
 # %%
-drop = errors.same_images_drop(params, tpp, 2 * n_sweep, PAPER_TEST_SETS["test_D1"][1],
-                               cal.paper_row())
-print("drop of the AUC from D = 0.75 to 1 (ours: the same images)\n" + drop.round(3).to_string())
+fit = cal.fit_n_qd(nqd_fit_grid, params, tpp, n_per_set=n_calib)
+choice = bs.bootstrap_choice(fit.features, cal.paper_row(), n_boot, boot_seed)
+print(t1.describe_fit(fit, choice, params))
+glue_all(g := t1.fit_glue(fit, choice, params, n_boot, boot_seed))
+assert fit.within_tolerance and not fit.at_grid_edge and fit.n_qd != params.n_qd  # noqa: PT018
+assert g["pick_fit"] < 50 and g["pick_min"] > 5 and g["cur_max_calib"] > TOLERANCE  # noqa: PT018
 
 # %% [markdown]
-# Our drop is well short of the paper's, in every setting we tried, and between the two
-# test sets (different seeds) it comes out smaller still. The calibration therefore splits
-# the difference: the D = 0.75 cells come out a little below the paper, the D = 1 cells a
-# little above.
+# The held-out fit picks $N_{qd}$ = {glue:text}`fit_nqd:g`, {glue:text}`fit_dist:+g` from the
+# shipped value, with its worst cell {glue:text}`fit_max:.3f` from the paper; the shipped
+# {glue:text}`n_qd:g` is {glue:text}`cur_max_calib:.3f` from it at worst on the same images, just
+# outside the tolerance. But the rule does not pin the value: resampled, the calibration images
+# pick {glue:text}`fit_nqd:g` in only {glue:text}`pick_fit:.0f` % of the cases, the shipped value
+# in {glue:text}`pick_cur:.0f` %, and every value of the grid in at least
+# {glue:text}`pick_min:.0f` %: on sets of this size, TrackPy's row does not tell $N_{qd}$ =
+# {glue:text}`grid_lo:g` from {glue:text}`grid_hi:g`. The shipped value is kept (the models of
+# chapter 05 were trained at it, and the rest of the book uses it); below, the test sets are
+# scored at both.
 #
-# Which values the paper pins, and which this calibration pins:
+# Part of what keeps any single value from fitting every cell closely: the paper's row falls
+# faster from $D$ = {glue:text}`D_a:.2f` to $D$ = 1 than ours. To see the drop of our simulator
+# without the scatter between two sets,
+# simulate the same images at both $D$ (the same seed, so the same starts, the same random steps
+# and the same uniforms behind the photon noise; here the seed of a calibration set):
+
+# %%
+drop = errors.same_images_drop(params, tpp, 2 * n_sweep, CALIBRATION_SETS["calib_D1"][1],
+                               cal.paper_row())
+print("drop of the AUC from D = 0.75 to 1 (ours: the same images)\n" + drop.round(3).to_string())
+glue_all({"drop_paper": drop.loc[210.0, "paper"], "drop_ours": drop.loc[210.0, "ours"]})
+assert (drop["ours"] < 0.8 * drop["paper"]).all()
+
+# %% [markdown]
+# Our drop at 210 nm, {glue:text}`drop_ours:.2f`, is well short of the paper's
+# {glue:text}`drop_paper:.2f`. A calibration therefore splits the difference: the low-$D$ cells
+# come out a little below the paper, the $D$ = 1 cells a little above (the differences in the
+# table below).
+#
+# Which values the paper pins, and which the calibration pins:
 
 # %%
 print(t1.provenance_table(params, tpp, trackpy.__version__).to_string(index=False))
 
 # %% [markdown]
-# ## Table 1: TrackPy on the three test sets
+# ## Table 1: TrackPy on the three test sets, out of sample
 #
-# Now the full test sets (`n_per_set = None`): 2,570, 2,410 and 1,870 images at D = 0.75, 1
-# and 1.75 µm²/s, the same images that {py:mod}`qdloc.data.dataset` writes to disk (chapter 04). The
-# row goes to `table1.json` in `results_dir`, together with the paper's rows and what produced
-# it; the table below is read back from that file.
+# Now the full test sets (`n_per_set = None`): {glue:text}`n_set_0:,d`,
+# {glue:text}`n_set_1:,d` and {glue:text}`n_set_2:,d` images at the three $D$, the same images
+# that {py:mod}`qdloc.data.dataset` writes to disk (chapter 04), none of them seen by the fit
+# above. Each cell's **standard error** comes from resampling the set's images with replacement
+# ({py:func}`qdloc.study.bootstrap.bootstrap_se_row`, `n_boot` resamples, seed `boot_seed`): the
+# spread of the AUC over sets of the same size. The row goes to `table1.json` in `results_dir`,
+# with the paper's rows, the standard errors, both seed lists, the held-out fit and what
+# produced them; the table below is read back from that file.
 
 # %%
 features = cal.locate_test_sets(params, tpp, n_per_set)
+ours = cal.row_from_features(features)
+row_fit = ours if fit.n_qd == params.n_qd else cal.trackpy_row(params.replace(n_qd=fit.n_qd), tpp, n_per_set)
 metadata = t1.trackpy_metadata(params, tpp, features, trackpy.__version__)
-path = cal.write_table1(Path(results_dir) / "table1.json",
-                    {t1.TP_NAME: cal.row_from_features(features)}, metadata)
+path = cal.write_table1(
+    Path(results_dir) / "table1.json", {t1.TP_NAME: ours}, metadata,
+    standard_errors={t1.TP_NAME: bs.bootstrap_se_row(features, n_resamples=n_boot, seed=boot_seed)},
+    extra=t1.table1_extra(fit, choice, params, tpp, admissible, n_sweep, row_fit, n_boot, boot_seed))
 print(f"wrote {path.name}; images per set: {metadata['n_per_set']}")
 
 # %%
 table1 = cal.read_table1(path)
-ours, theirs = table1["methods"][t1.TP_NAME], table1["paper"]["TrackPy"]
-print(t1.rows_table({"TrackPy (ours)": ours, "TrackPy (paper)": theirs,
-                     "difference": cal.row_difference(ours, theirs)}).round(3).to_string())
-worst = cal.max_abs_difference(ours, theirs)
-print(f"largest |difference| = {worst:.3f} (tolerance {TOLERANCE})")
+theirs, se_tp = table1["paper"]["TrackPy"], table1["standard_errors"][t1.TP_NAME]
+dist = t1.distance_table(table1["methods"][t1.TP_NAME], theirs, se_tp)
+print(dist.round(3).to_string())
+glue_all(g := t1.distance_glue(dist, cal.max_abs_difference(row_fit, theirs)))
+print(f"largest |difference| = {g['worst']:.3f} (tolerance {TOLERANCE}); at the held-out "
+      f"N_qd = {fit.n_qd:g}: {g['worst_fit']:.3f}")
 if n_per_set is None:
-    assert worst <= TOLERANCE, "TrackPy's row is not within the tolerance of the paper's"
+    assert g["worst"] <= TOLERANCE < g["worst_fit"] < TOLERANCE + g["se_max"]  # noqa: PT018
+    assert g["z_max"] > 2.0
 
 # %% [markdown]
-# Every cell is within 0.05 of the paper's TrackPy row. The worst cells are the 210-nm
-# (and 140-nm) ones at D = 0.75 and D = 1, pulling in opposite directions as explained
-# above. For the second half of this chapter, the paper's FCNN row is in the same file
-# (`table1["paper"]["FCNN"]`).
+# At the shipped values every cell is within {glue:text}`tol:.2f` of the paper's TrackPy row
+# (worst {glue:text}`worst:.3f`). At the held-out fit's $N_{qd}$, the value these test sets never
+# influenced, the worst cell is {glue:text}`worst_fit:.3f`: just outside the tolerance, by less
+# than the largest standard error of the row. The tolerance is about as fine as TrackPy's row can pin the
+# simulator, and the shipped values owe part of their margin to having been chosen on these
+# very images. The standard errors, {glue:text}`se_min:.3f` to {glue:text}`se_max:.3f`, are small
+# next to the tolerance, so several differences are many standard errors wide (up to
+# {glue:text}`z_max:.1f`): our simulator does not match the paper's exactly, above all in how
+# fast the AUC falls with $D$ (see the drop above), and no choice of the unknowns removes that.
+# TrackPy's row is calibrated, not reproduced. For the second half of this chapter, the paper's FCNN
+# row is in the same file (`table1["paper"]["FCNN"]`).
 #
 # The detection metrics of the same localisations at 210 nm, every feature counted:
 
 # %%
-print(t1.detection_table(features, eps_nm=210.0).round(3).to_string())
+det = t1.detection_table(features, eps_nm=210.0)
+print(det.round(3).to_string())
+glue_all(g := t1.detection_glue(det))
+assert g["prec_max"] < 0.5 < 2 < g["feat_lo"]  # noqa: PT018
 
 # %% [markdown]
-# TrackPy returns about 2.6 features per image, so its precision over all features is low
-# and so are the Jaccard index and F1; the AUC is kinder, because the extra features are
-# faint and come late in the ranking. The RMSE of the matched pairs, about 120 nm, is
-# close to the motion-blur scale.
+# TrackPy returns {glue:text}`feat_lo:.1f` to {glue:text}`feat_hi:.1f` features per image, so its
+# precision over all features is low and so are the Jaccard index and F1; the AUC is kinder,
+# because the extra features are faint and come late in the ranking. The RMSE of the matched
+# pairs, {glue:text}`rmse_lo:.0f` to {glue:text}`rmse_hi:.0f` nm, is close to the motion-blur scale.
 #
 # ## Precision-recall curves
 #
@@ -346,18 +426,19 @@ plt.show()
 #   {py:mod}`qdloc.localise.frcnn` in the reduced `cpu` profile (ResNet-18 stages 1-3, 64-channel
 #   FPN, 6,000 training images, 4 epochs) and **trained from scratch**: this machine has no
 #   network, so no MS COCO weights, which the paper started from. The `paper` profile was
-#   not run (no GPU; about 750 CPU-hours). Its numbers come from the shipped weights
+#   not run (no GPU). Its numbers come from the shipped weights
 #   `data/models/frcnn_cpu/frcnn_cpu.pt`, through the prediction files that
 #   {py:func}`qdloc.study.frcnn_run.predict_test_sets` wrote from them (`recompute_frcnn = True`
-#   localises the sets again with `frcnn_locate`, about 70 s).
+#   localises the sets again with `frcnn_locate`).
 # - **Compact (ours)**: the 22k-parameter heat-map network of chapter 05
 #   ({py:mod}`qdloc.localise.compact`), from the shipped weights `data/models/compact/compact.pt`,
-#   run here (a few thousand images per second), with its mirror test-time augmentation.
+#   run here, with its mirror test-time augmentation.
 #
 # A model's numbers belong to the images it was trained for: each model file stores the
 # simulator parameters it was trained at, and {py:func}`qdloc.study.calibration.check_model_params`
 # refuses a file whose parameters differ from this chapter's. Each prediction file must hold one row
-# per image.
+# per image. The standard errors of both rows come from the same resamples of the images as
+# TrackPy's.
 
 # %%
 torch.set_num_threads(1)
@@ -368,26 +449,34 @@ test = t1.simulate_test_sets(params, n_per_set)
 compact_pred, frcnn_pred = t1.learned_predictions(test, compact_model, frcnn_dir, recompute_frcnn)
 path = t1.write_learned_rows(Path(results_dir) / "table1.json", test, frcnn_pred, compact_pred,
                              params, frcnn_model, compact_model, recompute_frcnn)
+preds = t1.method_predictions(features, frcnn_pred, compact_pred)
+path = cal.write_table1(path, {}, standard_errors=t1.method_standard_errors(preds, test, n_boot, boot_seed))
 print(f"wrote {path.name}: Keypoint R-CNN predictions "
       f"{'recomputed' if recompute_frcnn else 'from the shipped CSVs'}, compact run here")
 
 # %% [markdown]
-# The table, read back from `table1.json`: our three rows and the paper's two.
+# The table, read back from `table1.json`: our three rows and the paper's two, then the
+# standard errors of ours.
 
 # %%
 table1 = cal.read_table1(path)
 print(t1.all_rows(table1).round(3).to_string())
+print("bootstrap standard errors\n" + t1.rows_table(table1["standard_errors"]).round(3).to_string())
 
 # %%
 cells = t1.shortfalls(table1)
 print(t1.describe_shortfalls(cells))
+glue_all(g := t1.shortfall_glue(cells, table1["standard_errors"][t1.CO_NAME]))
+assert g["n_ge_ours"] == g["n_cells"] and 0 < g["n_short"] <= 3  # noqa: PT018
 
 # %% [markdown]
 # Both learned localisers are far above TrackPy in every cell: they learn where the dot was
 # *on average*, which an intensity-based method cannot. Our Keypoint R-CNN, from scratch and
 # in the reduced profile, falls short of the paper's FCNN, most at 70 nm; the compact
-# network, trained on fresh images every epoch, beats ours everywhere (see the lines above
-# for the cells where it stays below the paper's FCNN, and the section below on why).
+# network, trained on fresh images every epoch, beats ours in every cell. It stays below the
+# paper's FCNN in {glue:text}`n_short:d` of the {glue:text}`n_cells:d` cells, by at most
+# {glue:text}`short_max:.3f`, {glue:text}`short_z:.1f` of its standard errors (the section below
+# says why).
 #
 # ## Precision-recall curves of the three methods
 #
@@ -395,7 +484,6 @@ print(t1.describe_shortfalls(cells))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-preds = t1.method_predictions(features, frcnn_pred, compact_pred)
 pe.plot_pr_methods(t1.method_pr_curves(preds, test, eps_nm=140.0),
                    {m: table1["methods"][m] for m in preds}, eps_nm=140.0)
 plt.show()
@@ -423,10 +511,18 @@ plt.show()
 err_d1 = errors.errors_per_method(preds_d1, d1s.centroids)
 print(pd.DataFrame(err_d1).rename(columns=t1.SHORT_NAMES).loc[fig3_frames]
       .rename_axis("image").round(0).to_string())
+glue_all(f3 := t1.fig3_summary(err_d1, fig3_frames, eps_nm=210.0))
+assert f3["f3_within_KRCNN"] == f3["f3_within_Compact"] == f3["f3_n"] - 1 > f3["f3_within_TrackPy"]
+assert f3["f3_worst_image_KRCNN"] == f3["f3_worst_image_Compact"]
+assert min(f3["f3_worst_nm_KRCNN"], f3["f3_worst_nm_Compact"]) > 2 * 210.0
 
 # %% [markdown]
 # (Errors in nm, of the top-scoring estimate of each image shown.) TrackPy lands on the
-# bright part of the path; both networks land near the centroid.
+# bright part of the path: within 210 nm of the centroid on {glue:text}`f3_within_TrackPy:d` of
+# the {glue:text}`f3_n:d` images. Both networks are within 210 nm on
+# {glue:text}`f3_within_KRCNN:d` of them; image {glue:text}`f3_worst_image_KRCNN:d` defeats both,
+# the Keypoint R-CNN by {glue:text}`f3_worst_nm_KRCNN:,.0f` nm and the compact network by
+# {glue:text}`f3_worst_nm_Compact:,.0f` nm.
 #
 # ## Error against D
 #
@@ -465,8 +561,8 @@ plt.show()
 # ## Where a cell falls short
 #
 # The 70-nm cells are the hard ones for every method, and they depend most on how bright
-# the dot is. The training code trained the same compact network (6 epochs, fewer than the
-# shipped 12) at increasing $N_{qd}$, each scored on test sets simulated at that $N_{qd}$
+# the dot is. The training code trained the same compact network (with fewer epochs than the
+# shipped one) at increasing $N_{qd}$, each scored on test sets simulated at that $N_{qd}$
 # (`data/models/compact/nqd_scan.csv`). Dashed: the paper's FCNN; dotted: our calibrated
 # $N_{qd}$.
 
@@ -494,9 +590,11 @@ plt.show()
 # %%
 ratio = err_table[err_table.method == t1.CO_NAME].set_index("D_um2_per_s")["rmse_nm"] / crlb_2d
 print(ratio.rename("compact RMSE / CRLB (2D RMS)").round(2).to_string())
+glue_all({"ratio0": ratio.iloc[0]})
+assert ratio.is_monotonic_increasing and ratio.index[0] == 0.0  # noqa: PT018
 
 # %% [markdown]
-# About 1.4 times the bound at D = 0 and growing with D: a moving dot carries less
+# {glue:text}`ratio0:.1f` times the bound at D = 0 and growing with D: a moving dot carries less
 # information about its centroid than a still one (the bound of a still dot is only a
 # floor), so the ratio at D = 1 says less about the network than the one at D = 0.
 #
@@ -522,13 +620,16 @@ plt.show()
 # %%
 failures = errors.failure_factors(d1s, err_d1, params, eps_nm=210.0)
 print(errors.describe_failures(failures, params.sigma_z_um))
+glue_all(g := t1.failure_glue(failures))
+assert g["edge_lo"] > 3 and g["wide_lo"] > 1 and g["focus_max"] == 0 and 20 < g["tp_fail"] < 35  # noqa: PT018
 
 # %% [markdown]
 # The walks start in the focal plane and move a fraction of a micrometre in depth during a
 # scan, far less than $\sigma_z$: no image here is out of focus, so depth explains no
 # failure (it would, with a start spread in $z$; see the sensitivity sweep above). The
-# networks' few failures are several times more often near the edge than the images
-# are, and more often on wide paths; TrackPy fails on a quarter of the images, everywhere,
+# networks' few failures are at least {glue:text}`edge_lo:.0f` times more often near the edge
+# than the images are, and more often on wide paths; TrackPy fails on
+# {glue:text}`tp_fail:.0f` % of the images, everywhere,
 # because its error is mostly the distance from the bright part of the path to the centroid.
 #
 # ## Results

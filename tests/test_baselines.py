@@ -310,3 +310,67 @@ def test_brightest_per_frame_is_trackpys_topn_1():
     )
     with pytest.raises(ValueError, match="brightness"):
         brightest_per_frame(every, "brightness")
+
+
+# --------------------------------------------------------------------------
+# the held-out calibration
+# --------------------------------------------------------------------------
+def test_calibration_sets_are_disjoint_from_the_test_sets():
+    from qdloc.study.constants import CALIBRATION_SETS
+
+    test_seeds = {s for _, s, _ in PAPER_TEST_SETS.values()}
+    assert not test_seeds & {s for _, s, _ in CALIBRATION_SETS.values()}
+    assert [(n, D) for n, _, D in CALIBRATION_SETS.values()] == [
+        (n, D) for n, _, D in PAPER_TEST_SETS.values()]
+    a, b = simulate_test_set("calib_D1", n=3), simulate_test_set("test_D1", n=3)
+    assert not np.array_equal(a.images, b.images)
+    np.testing.assert_array_equal(a.images, simulate(3, SimParams(), seed=1011, D=1.0).images)
+    with pytest.raises(ValueError, match="altered"):
+        trackpy_row(n_per_set=2, sets={"calib_D1": (5, 99, 1.0)})
+
+
+def test_fit_n_qd_recovers_the_brightness_of_held_out_sets():
+    # Simulate, then recover: the "paper's" row is TrackPy on the test sets at N_qd = 7.5; the fit
+    # on the (disjoint) calibration sets picks 7.5 from a grid whose other values are far off.
+    from qdloc.study.calibration import CALIBRATION_SETS, fit_n_qd
+
+    target = trackpy_row(SimParams(n_qd=7.5), n_per_set=150)
+    fit = fit_n_qd([3.0, 7.5, 30.0], SimParams(), n_per_set=150, reference=target)
+    assert fit.n_qd == 7.5 and not fit.at_grid_edge
+    assert fit.max_abs[7.5] < 0.08 < fit.max_abs[3.0]  # about 2 SE of 150 images apart
+    assert set(fit.features) == {3.0, 7.5, 30.0}
+    assert list(fit.features[7.5]) == [D for _, _, D in CALIBRATION_SETS.values()]
+    # on the very images it was computed from, the fit is exact
+    same = fit_n_qd([6.0, 7.5], SimParams(), n_per_set=20, reference=fit_n_qd(
+        [7.5], SimParams(), n_per_set=20).row)
+    assert same.n_qd == 7.5 and same.max_abs[7.5] == 0.0 and same.at_grid_edge
+    with pytest.raises(ValueError, match="N_qd > 0"):
+        fit_n_qd([], SimParams())
+
+
+def test_admissible_values_keep_the_values_within_tolerance():
+    from qdloc.study.calibration import admissible_values
+
+    ref = paper_row()
+    rows = {1.0: ref + 0.01, 2.0: ref - 0.06, 3.0: ref + 0.04}
+    long = pd.DataFrame([("margin", v, D, e, r.loc[D, e]) for v, r in rows.items()
+                         for D in r.index for e in r.columns],
+                        columns=["param", "value", "D_um2_per_s", "eps_nm", "auc"])
+    assert admissible_values(long) == {"margin": [1.0, 3.0]}
+    assert admissible_values(long, tolerance=0.02) == {"margin": [1.0]}
+    with pytest.raises(ValueError, match="tolerance"):
+        admissible_values(long, tolerance=-1.0)
+
+
+def test_table1_file_keeps_standard_errors_and_extra_entries(tmp_path):
+    path = tmp_path / "table1.json"
+    se = paper_row() * 0 + 0.01
+    write_table1(path, {"A": paper_row()}, standard_errors={"A": se},
+                 extra={"seeds": {"test": {"t": 1}}})
+    write_table1(path, {"B": paper_row("FCNN")}, standard_errors={"B": se * 2})
+    back = read_table1(path)
+    assert set(back["standard_errors"]) == {"A", "B"}
+    pd.testing.assert_frame_equal(back["standard_errors"]["B"], se * 2)
+    assert back["seeds"] == {"test": {"t": 1}}
+    with pytest.raises(ValueError, match="methods"):
+        write_table1(path, {}, extra={"methods": {}})

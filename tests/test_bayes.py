@@ -17,7 +17,6 @@ import pytest
 import tifffile
 import torch
 
-from qdloc.cli import main
 from qdloc.localise.bayes import (
     bayes_locate,
     make_grid,
@@ -223,24 +222,14 @@ def test_registry_runs_bayes():
     assert len(df) == 3 and df.score.between(0, 1).all()
 
 
-def run_main(capsys, *args: str) -> tuple[int, str, str]:
-    """``qdloc ARGS`` in this process: (exit status, stdout, stderr)."""
-    try:
-        rc = main(list(args))
-    except SystemExit as exc:  # argparse: --help, usage errors
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def test_cli_localize_bayes_round_trip(capsys, tmp_path):
+def test_cli_localize_bayes_round_trip(run_main, tmp_path):
     p = SimParams(n_qd=15.0)
     sim = simulate(20, p, seed=11, D=0.5)
     tifffile.imwrite(tmp_path / "s.tif", sim.images)
     p.to_json(tmp_path / "p.json")
     out = tmp_path / "l.csv"
     rc, msg, _ = run_main(
-        capsys, "localize", str(tmp_path / "s.tif"), "--method", "bayes",
+        "localize", str(tmp_path / "s.tif"), "--method", "bayes",
         "--params", str(tmp_path / "p.json"), "--D", "0.5", "-o", str(out),
     )
     assert rc == 0, msg
@@ -260,12 +249,12 @@ def test_cli_localize_bayes_round_trip(capsys, tmp_path):
         (["--method", "trackpy", "--D", "1"], "--D is used only by --method bayes"),
     ],
 )
-def test_cli_bad_bayes_options_exit_2_with_one_line(capsys, tmp_path, monkeypatch, extra, needle):
+def test_cli_bad_bayes_options_exit_2_with_one_line(run_main, tmp_path, monkeypatch, extra, needle):
     monkeypatch.chdir(tmp_path)
     tifffile.imwrite("s.tif", simulate(2, SimParams(), seed=0).images)
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "unknown.json").write_text('{"n_qd": 7.5, "speed": 3}')
-    rc, _, err = run_main(capsys, "localize", "s.tif", *extra, "-o", "l.csv")
+    rc, _, err = run_main("localize", "s.tif", *extra, "-o", "l.csv")
     assert rc == 2
     assert len(err.strip().splitlines()) == 1
     assert needle in err

@@ -107,6 +107,12 @@ def test_python_m_qdloc_runs_the_cli():
         (["localize", "stack.tif", "--method", "magic", "-o", "locs.csv"], "invalid choice"),
         (["evaluate", "--pred", "missing.csv", "--truth", "X"], "missing.csv"),
         (["concat", "A", "B", "--out", "X"], "A"),
+        (["simulate", "--n", "10", "--workers", "0", "--out", "X"], "--workers 0"),
+        (["simulate", "--n", "10", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1", "--out", "X"],
+         "cannot be combined with --scheduler"),
+        (["simulate", "--n", "10", "--shard", "0/2", "--workers", "2", "--out", "X"], "--shard"),
+        (["simulate", "--n", "10", "--task-size", "0", "--out", "X"], "--task-size 0"),
+        (["localize", "missing.tif", "--workers", "2", "-o", "locs.csv"], "missing.tif"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(

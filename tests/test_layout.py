@@ -26,7 +26,7 @@ from tools import api_page, chapter_stats, long_functions  # noqa: E402
 #: The layers, bottom first: a module may import its own layer and the ones before it.
 LAYERS = ("sim", "data", "localise", "transport", "study", "plots", "cli")
 #: Modules at the top of the package that every layer may use (they import no layer).
-SHARED = {"qdloc.io"}
+SHARED = {"qdloc.io", "qdloc.cluster"}
 
 
 def module_name(path: Path, package_dir: Path) -> str:
@@ -142,8 +142,10 @@ def test_chapter_stats_counts_code_not_prose(tmp_path):
         "# %% [markdown]\n# for x in prose: not code\n\n"
         "# %% tags=[\"parameters\"]\nseed = 0\n\n"
         "# %%\n# a comment\nys = [x for x in range(3)]\nfor y in ys:\n    print(y)\n"
+        "# %%\nglue_all({\"a\": 1,\n          \"b\": 2})\nassert ys == [0, 1, 2], (\n    ys)\nx = glue_all\n"
     )
-    assert chapter_stats.chapter_stats(f) == {"code_lines": 4, "loops": 2}
+    # the glue call (2 lines) and the assert (2 lines) are checks; `x = glue_all` is code
+    assert chapter_stats.chapter_stats(f) == {"code_lines": 5, "loops": 2, "check_lines": 4}
 
 
 def test_importing_the_package_changes_no_environment_variable():

@@ -37,6 +37,17 @@ def test_preset_table_lists_the_papers_sets():
         sd.preset_table({})
 
 
+def test_preset_values_of_the_papers_sets():
+    v = sd.preset_values(PAPER_PRESET, SimParams())
+    assert v["n_total"] == 39672 and (v["n_train"], v["n_val"]) == (29838, 2984)
+    assert [(v[f"n_test{i}"], v[f"D_test{i}"]) for i in (1, 2, 3)] == [(2570, 0.75), (2410, 1.0), (1870, 1.75)]
+    assert (v["D_lo"], v["D_hi"]) == (0.75, 1.75)
+    assert v["bbox_pad_px"] == pytest.approx(2 * 0.21 / 0.07)  # 2 sigma_xy / pixel size
+    assert "n_test_D0.75" not in v  # not an identifier: numbered instead
+    with pytest.raises(ValueError, match="empty"):
+        sd.preset_values({}, SimParams())
+
+
 def test_files_tiff_and_provenance(demo):
     files = sd.files_table(demo)
     assert list(files["file"]) == ["images.tif", "labels.csv", "params.json", "trajectories.npy"]

@@ -165,8 +165,9 @@ def test_score_halves():
 def test_provenance_table():
     t = t1.provenance_table(PAPER, CALIBRATED_TRACKPY, "0.7")
     assert list(t.columns) == ["quantity", "value", "pinned by"]
-    assert len(t) == 15
+    assert len(t) == 16
     by = t.set_index("quantity")
+    assert by.loc["calibration set seeds", "value"] == "1010, 1011, 1012"
     assert by.loc["N_qd", "value"] == str(PAPER.n_qd)
     assert by.loc["test set sizes", "value"] == "2570, 2410, 1870"
     assert by.loc["other TrackPy settings", "value"] == "TrackPy 0.7 defaults"
@@ -283,3 +284,108 @@ def test_plot_worst_cases_one_row_per_method():
     assert fig.subfigs[1].axes[0].get_title() == "image 0: no estimate"
     with pytest.raises(ValueError, match="'c'"):
         pe.plot_worst_cases(s.images, s.centroids, {"a": p}, e, {"c": [0]}, PAPER)
+
+
+# ---------------------------------------------------------------- held-out calibration, SEs
+def test_set_seeds_are_disjoint_and_recorded():
+    seeds = t1.set_seeds()
+    assert seeds["test"] == {"test_D0.75": 10, "test_D1": 11, "test_D1.75": 12}
+    assert seeds["calibration"] == {"calib_D0.75": 1010, "calib_D1": 1011, "calib_D1.75": 1012}
+
+
+def test_distance_table_and_its_checks():
+    ours, paper = _row(0.3), paper_row()
+    se = ours * 0 + 0.02
+    t = t1.distance_table(ours, paper, se)
+    assert list(t.index) == ["ours", "paper", "difference", "SE", "difference / SE"]
+    assert t.loc["difference / SE", "D=1 140nm"] == pytest.approx((0.3 - 0.30) / 0.02, abs=1e-9)
+    assert t.loc["difference", "D=0.75 210nm"] == pytest.approx(0.3 - 0.73)
+    with pytest.raises(ValueError, match="> 0"):
+        t1.distance_table(ours, paper, se * 0)
+
+
+def test_method_standard_errors_shrink_with_more_images():
+    # A localiser right on 60 % of the images: SE ~ sqrt(p (1 - p) / n), halved by 4x the images.
+    def sets(n):
+        rng = np.random.default_rng(n)
+        test, preds = {}, {}
+        for D in (0.75, 1.0, 1.75):
+            s = simulate(n, PAPER, seed=5, D=D)
+            hit = rng.random(n) < 0.6
+            p = _perfect(s)
+            p.loc[~hit, "x"] += 10.0
+            test[D], preds[D] = s, p
+        return test, {"m": preds}
+    small = t1.method_standard_errors(*reversed(sets(100)), n_resamples=300)["m"]
+    large = t1.method_standard_errors(*reversed(sets(400)), n_resamples=300)["m"]
+    assert list(small.index) == [0.75, 1.0, 1.75]
+    ratio = (small / large).to_numpy()
+    assert np.all((ratio > 1.5) & (ratio < 2.7)), ratio
+
+
+def test_fig3_summary_counts_and_worst_image():
+    e = {t1.TP_NAME: np.array([1046.0, 262.0, 53.0, 819.0, 5.0]),
+         t1.CO_NAME: np.array([92.0, 109.0, np.nan, 521.0, 1.0])}
+    s = t1.fig3_summary(e, [0, 1, 2, 3])
+    assert s["f3_n"] == 4
+    assert (s["f3_within_TrackPy"], s["f3_worst_image_TrackPy"], s["f3_worst_nm_TrackPy"]) == (1, 0, 1046.0)
+    # no estimate: not within, and the worst
+    assert (s["f3_within_Compact"], s["f3_worst_image_Compact"], s["f3_worst_nm_Compact"]) == (2, 2, -1.0)
+
+
+def _fake_fit(sim_by_D):
+    from qdloc.study.calibration import NqdFit
+
+    feats = {v: {D: (_perfect(s), s.centroids) for D, s in sim_by_D.items()} for v in (7.0, 7.5, 8.0)}
+    max_abs = pd.Series({7.0: 0.06, 7.5: 0.045, 8.0: 0.04})
+    return NqdFit(n_qd=8.0, max_abs=max_abs, table=pd.DataFrame(), row=_row(0.5), within_tolerance=True,
+                  at_grid_edge=True, n_per_set=20, features=feats)
+
+
+def test_calibration_record_fit_glue_and_description():
+    sims = {D: simulate(20, PAPER, seed=1, D=D) for D in (0.75, 1.0, 1.75)}
+    fit = _fake_fit(sims)
+    choice = pd.Series({7.0: 0.2, 7.5: 0.3, 8.0: 0.5})
+    extra = t1.table1_extra(fit, choice, PAPER, CALIBRATED_TRACKPY, {"diameter": [7.0, 9.0]}, 400, _row(0.4),
+                            200, 0)
+    assert extra["seeds"] == t1.set_seeds()
+    rec = extra["calibration"]
+    assert rec["held_out"]["n_qd"] == 8.0 and rec["current"]["n_qd"] == PAPER.n_qd
+    assert rec["distance"] == {"n_qd": 8.0 - PAPER.n_qd, "start_z_sd_um": 0.0, "start_margin_px": 0.0,
+                               "diameter": 0.0, "minmass": 0.0}
+    assert rec["sets"]["calib_D1"] == {"n": 2410, "seed": 1011, "D_um2_per_s": 1.0}
+    assert rec["bootstrap_choice"] == {"7": 0.2, "7.5": 0.3, "8": 0.5}
+    assert rec["test_row_at_held_out_n_qd"]["1"]["140"] == 0.4
+    json.dumps(extra)  # JSON-ready
+    g = t1.fit_glue(fit, choice, PAPER, n_resamples=20)
+    assert g["pick_fit"] == 50.0 and g["pick_min"] == 20.0 and g["fit_dist"] == 0.5
+    assert g["cur_max_calib"] == 0.045 and g["grid_lo"] == 7.0 and g["n_calib"] == 20
+    assert g["calib_se"] == 0.0  # perfect predictions: every resample scores 1
+    assert "held-out fit: N_qd = 8 (shipped: 7.5, distance +0.5)" in t1.describe_fit(fit, choice, PAPER)
+    with pytest.raises(ValueError, match="grid"):
+        t1.fit_glue(fit, choice, PAPER.replace(n_qd=9.0))
+
+
+def test_glue_helpers_summarise_their_tables():
+    assert t1.setup_glue(PAPER)["n_set_0"] == 2570 and t1.setup_glue(PAPER)["D_c"] == 1.75
+    assert t1.shipped_unknowns(PAPER, CALIBRATED_TRACKPY, n_qd=False) == {
+        "start_z_sd_um": 0.0, "start_margin_px": 3.0, "diameter": 7, "minmass": 0.0}
+    assert "diameter = 7 px" in t1.describe_setup(PAPER, CALIBRATED_TRACKPY, "0.7")
+    dist = t1.distance_table(paper_row() + 0.03, paper_row(), paper_row() * 0 + 0.01)
+    g = t1.distance_glue(dist, 0.02)
+    assert g["worst"] == pytest.approx(0.03) and g["z_max"] == pytest.approx(3.0) and g["se_min"] == 0.01
+    cells = [{"D_um2_per_s": 0.75, "eps_nm": 70.0, "ge_ours_krcnn": True, "ge_paper_fcnn": False,
+              "shortfall_vs_paper_fcnn": 0.02},
+             {"D_um2_per_s": 1.0, "eps_nm": 70.0, "ge_ours_krcnn": False, "ge_paper_fcnn": True,
+              "shortfall_vs_paper_fcnn": 0.0}]
+    s = t1.shortfall_glue(cells, paper_row() * 0 + 0.01)
+    assert s == {"n_cells": 2, "n_ge_ours": 1, "n_short": 1, "short_max": 0.02, "short_z": pytest.approx(2.0)}
+    fail = {"set": {"near_edge": 0.1, "wide_path": 0.1},
+            "methods": {t1.TP_NAME: {"fail_fraction": 0.25, "near_edge_in_fail": 0.2, "wide_path_in_fail": 0.1,
+                                     "out_of_focus_in_fail": 0.0},
+                        t1.CO_NAME: {"fail_fraction": 0.01, "near_edge_in_fail": 0.5, "wide_path_in_fail": 0.9,
+                                     "out_of_focus_in_fail": 0.0}}}
+    assert t1.failure_glue(fail) == {"tp_fail": 25.0, "edge_lo": 5.0, "wide_lo": 9.0, "focus_max": 0.0}
+    det = pd.DataFrame({"features_per_image": [2.5, 2.6], "rmse_lat_nm": [120.0, 130.0], "precision": [0.3, 0.2]})
+    assert t1.detection_glue(det) == {"feat_lo": 2.5, "feat_hi": 2.6, "rmse_lo": 120.0, "rmse_hi": 130.0,
+                                      "prec_max": 0.3}

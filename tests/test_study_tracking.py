@@ -133,3 +133,30 @@ def test_detector_auc_and_effects():
     with pytest.raises(ValueError, match="excess_noise=2.0"):
         detector_auc(det, "TrackPy", 2.0)
     assert not math.isnan(eff["drop_compact"])
+
+
+def test_setup_glue_names_the_steps_and_the_blur():
+    R = scanner_blur_coefficient(P)
+    g = st.setup_glue(P, R, st.frame_steps(P, [0.5, 1.0]), 0.05)
+    assert g["height_px"] == 24 and g["width_px"] == 25 and g["false_alarm_pct"] == pytest.approx(5)
+    assert g["R"] == R and g["R_uniform"] == pytest.approx(1 / 6)
+    assert g["step_D1_px"] == pytest.approx(math.sqrt(2 * P.frame_period_s) / P.pixel_size_um)
+    assert "step_D0p5_px" in g and g["frame_ms"] == pytest.approx(27.6)
+
+
+def test_bias_claims_flags_and_numbers():
+    t = _bias_table()
+    frcnn = t[t.method == "compact"].assign(method="frcnn", D_err_um2_per_s=0.05)
+    t = pd.concat([t, frcnn], ignore_index=True)
+    t.loc[(t.method == "compact"), "sigma_nm"] = [40.0, 60.0, 90.0]
+    t.loc[(t.method == "trackpy"), "sigma_nm"] = [150.0, 120.0, 300.0]
+    flags, numbers = st.bias_claims(t)
+    assert flags == {"censoring_helps_truth": True, "truth_low_at_large_D": True,
+                     "compact_sigma_grows": True, "frcnn_wider_than_compact": True,
+                     "trackpy_sigma_over_100nm": True}
+    assert numbers == {"truth_worst_low_pct": pytest.approx(8.0), "compact_sigma_lo_nm": 40.0,
+                       "compact_sigma_hi_nm": 90.0, "trackpy_sigma_min_nm": 120.0}
+    t.loc[(t.method == "compact") & (t.D_true == 3.0), "sigma_nm"] = 50.0
+    assert st.bias_claims(t)[0]["compact_sigma_grows"] is False
+    with pytest.raises(ValueError, match=r"\['frcnn'\]"):
+        st.bias_claims(_bias_table())

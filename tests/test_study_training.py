@@ -105,6 +105,9 @@ def test_nqd_scan_summary():
     assert (s["lo"], s["hi"]) == (7.5, 30.0)
     assert s["crlb_fall"] == pytest.approx(4.0)
     assert s["error_fall"] == pytest.approx(4.0)
+    assert s["monotone"] is True
+    rows[-1]["auc_140nm"] = 0.9  # a cell that falls from N_qd = 10 to 30
+    assert tr.nqd_scan_summary(pd.DataFrame(rows), paper)["monotone"] is False
     with pytest.raises(ValueError, match="calibrated_n_qd"):
         tr.nqd_scan_summary(pd.DataFrame(rows), paper, calibrated_n_qd=0.0)
 
@@ -150,3 +153,49 @@ def test_training_results_fields():
     assert r["selected_by"] == SELECT_BY
     assert r["epochs"] == len(run.history)
     assert r["frcnn_epochs"] is None
+
+
+def test_model_values_of_the_shipped_network():
+    run = tr.load_compact_run(COMPACT_DIR)
+    v = tr.model_values(run, D_line=1.0)
+    p = run.params
+    # 24 x 25 px padded to 24 x 26: a 12 x 13 grid of 2 x 2 cells
+    assert (v["padded_height_px"], v["padded_width_px"]) == (p.height_px + p.height_px % 2,
+                                                             p.width_px + p.width_px % 2)
+    assert v["n_cells"] == v["grid_h"] * v["grid_w"] == v["padded_height_px"] * v["padded_width_px"] // 4
+    assert v["psf_px"] == pytest.approx(p.sigma_xy_um / p.pixel_size_um)
+    # stem 3 x 3 (3 cells) and one dilated 3 x 3 per block (2 d cells each), 2 px per cell
+    assert v["receptive_px"] == 2 * (3 + 2 * sum(run.config.dilations))
+    assert v["line_us"] == pytest.approx(1e6 * p.width_px * p.dwell_s)
+    assert v["line_move_nm"] == pytest.approx(1000 * np.sqrt(2 * 1.0 * p.width_px * p.dwell_s))
+    assert v["train_min"] == pytest.approx(run.history["epoch_time_s"].sum() / 60)
+    assert v["epochs"] == len(run.history) and 1 <= v["best_epoch"] <= v["epochs"]
+    assert (v["D1"], v["D2"], v["D3"]) == (0.75, 1.0, 1.75) and v["paper_epochs"] == 20
+    assert v["test_n1"] + v["test_n2"] + v["test_n3"] == 2570 + 2410 + 1870
+
+
+def test_view_summary_exact():
+    views = pd.DataFrame({"D=0": [40.0, 40.4, 39.6, 40.0], "D=0.75": [60.0, 60.0, 66.0, 63.0],
+                          "D=1.75": [90.0, 90.9, 108.0, 99.0]},
+                         index=pd.Index(["identity", "flip_x", "flip_y", "rot180"], name="view"))
+    s = tr.view_summary(views)
+    assert s["still_max_pct"] == pytest.approx(1.0)
+    assert s["mirror_max_pct"] == pytest.approx(1.0)
+    assert (s["reverse_min_pct"], s["reverse_max_pct"]) == (pytest.approx(5.0), pytest.approx(20.0))
+    assert (s["reverse_slow_max_pct"], s["reverse_fast_min_pct"]) == (pytest.approx(10.0), pytest.approx(10.0))
+    with pytest.raises(ValueError, match="expected rows"):
+        tr.view_summary(views.drop(index="rot180"))
+    with pytest.raises(ValueError, match="no moving dot"):
+        tr.view_summary(views[["D=0"]])
+
+
+def test_scan_agreement_is_the_largest_cell_difference():
+    paper = paper_row("FCNN")
+    ev = _evaluation({0.75: (0.40, 0.95, 0.99), 1.0: (0.50, 0.9, 0.99), 1.75: (0.3, 0.8, 0.95)})
+    ours, _, _ = tr.paper_comparison(ev, paper)
+    scan = ev.assign(n_qd=7.5)
+    assert tr.scan_agreement(scan, ours, 7.5) == 0.0
+    scan.loc[scan["D"] == 1.0, "auc_140nm"] -= 0.03
+    assert tr.scan_agreement(pd.concat([scan, ev.assign(n_qd=10.0, auc_70nm=0.0)]), ours, 7.5) == pytest.approx(0.03)
+    with pytest.raises(ValueError, match="n_qd=5.0"):
+        tr.scan_agreement(scan, ours, 5.0)

@@ -354,13 +354,10 @@ def test_a_second_sweep_in_the_same_folder_is_refused(tmp_path, toy):
 
 def test_results_file_must_be_one_json(tmp_path):
     out = tmp_path / "sweep"
-    r = sw._Running("p", {"x": 1}, {"x": 1}, subprocess.Popen([sys.executable, "-c", "pass"]),
-                    open(tmp_path / "log", "w"), time.monotonic())
-    r.proc.wait()
     (out / ".work" / "p" / "results").mkdir(parents=True)
     (out / ".work" / "p" / "papermill.log").write_text("")
     for sub in ("runs", "results"):
         (out / sub).mkdir()
-    err, transient = sw._finish(r, out, {})
+    err, transient = sw._finish(out, "p", {"x": 1}, {"x": 1}, 0, {}, 0.1)  # papermill exited 0
     assert "found 0" in err and not transient
     assert list((out / "runs").iterdir()) == [] and not (out / ".work" / "p").exists()

@@ -155,3 +155,25 @@ def test_plot_point_estimates_titles_give_each_methods_error():
     with pytest.raises(ValueError, match="frames"):
         plot_point_estimates(sim, {"A": exact}, PAPER, frames=[4])
     plt.close("all")
+
+
+def test_prose_values_read_the_maps():
+    v = sm.prose_values(_table(), 7.5, 0.5)
+    assert v["se_max"] == 0.03 and (v["D_grid_min"], v["D_grid_max"]) == (0.0, 3.0)
+    assert (v["n_qd_grid_min"], v["n_qd_grid_max"]) == (2.37, 23.7)
+    assert v["bright_ratio"] == pytest.approx(23.7 / 7.5)
+    # lead = 0.6 min(1, n/10) (1 - D/4)
+    assert v["lead_still_bright"] == pytest.approx(0.6)
+    assert v["lead_dim_fast"] == pytest.approx(0.6 * 0.237 * 0.25)
+    # TrackPy at 7.5: 0.3 (1 - D/4) < 0.5 everywhere; compact: 0.75 (1 - D/4) >= 0.5 up to D = 1
+    assert math.isnan(v["tp_reach_D"]) and v["co_reach_D"] == 1.0
+    assert v["tp_best_at_Dref"] == pytest.approx(0.4 * 0.75)
+    assert (v["D1"], v["D2"], v["D3"]) == (0.75, 1.0, 1.75)
+    # compact at D = 0.75: 0.8125 min(1, n/10) >= 0.5 from n = 7.5 on; at 1.75: 0.5625 from 23.7 on
+    assert v["co_nqd_frac_D1"] == 1.0 and v["co_nqd_frac_D3"] == pytest.approx(23.7 / 7.5)
+    assert v["tp_minus_paper_se_D2"] == pytest.approx((0.4 * 0.5625 - 0.30) / 0.03)
+    assert v["co_minus_fcnn_D3"] == pytest.approx(0.75 * 0.5625 - 0.72)
+    assert v["images_per_point"] == 10
+    assert v["tp_drop_D12"] == pytest.approx(0.4 * 0.75 * (0.8125 - 0.75))
+    assert v["paper_tp_drop_D12"] == pytest.approx(0.42 - 0.30)
+    assert all(type(x) is float for x in v.values())

@@ -46,7 +46,8 @@ def render() -> str:
         "",
     ]
     # the root's names (SimParams, simulate, ...) are documented where they live, once
-    out += ["```{eval-rst}", ".. automodule:: qdloc", "```", ""] + _automodule("qdloc.io")
+    out += ["```{eval-rst}", ".. automodule:: qdloc", "```", ""]
+    out += _automodule("qdloc.io") + _automodule("qdloc.cluster")
     for package, what in LAYERS:
         out += [f"## `{package}`: {what}", ""]
         for mod in modules(package):

@@ -23,27 +23,32 @@ nothing is written then (sets and output files appear only when complete).
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from qdloc.cli import diffusion, evaluate, localize, simulate, sweep, track, train
 from qdloc.cli._common import CLIError, Parser
 
 __all__ = ["main", "build_parser", "CLIError"]
 
 #: The subcommand modules, in the order ``qdloc --help`` lists their commands.
-SUBCOMMANDS = (simulate, localize, train, sweep, evaluate, track, diffusion)
+SUBCOMMANDS = ("simulate", "localize", "train", "sweep", "evaluate", "track", "diffusion")
+#: Each command's module, so that ``qdloc CMD`` imports only that one (torch, trackpy, papermill
+#: are imported only by the commands that use them).
+COMMAND_MODULES = {"simulate": "simulate", "concat": "simulate", "localize": "localize", "train": "train",
+                   "sweep": "sweep", "evaluate": "evaluate", "track": "track", "diffusion": "diffusion"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``qdloc`` (one subparser per command)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``qdloc`` (one subparser per command; only ``only``'s module when given)."""
     p = Parser(
         prog="qdloc",
         description="Simulated two-photon images of diffusing quantum dots, "
         "and localisers for them.",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
-    for module in SUBCOMMANDS:
+    names = SUBCOMMANDS if only is None else (only,)
+    for module in (importlib.import_module(f"qdloc.cli.{name}") for name in names):
         for command in module.COMMANDS:
             parser = sub.add_parser(command.name, help=command.help, description=command.description)
             command.add_arguments(parser)
@@ -53,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``qdloc`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(COMMAND_MODULES.get(first))
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

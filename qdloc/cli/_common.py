@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
+from qdloc.cluster import MIN_TASKS_FOR_CLUSTER
 from qdloc.io import atomic_write_text
 from qdloc.localise.registry import METHODS, MethodUnavailable, locator
 
@@ -19,9 +23,12 @@ __all__ = [
     "Command",
     "CLIError",
     "Parser",
+    "check_workers",
+    "add_cluster_arguments",
     "add_method_argument",
     "add_model_argument",
     "finite_positive",
+    "keep_freed_memory",
     "get_locator",
     "read_csv_table",
     "write_csv",
@@ -54,6 +61,32 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_cluster_arguments(parser: argparse.ArgumentParser, what: str = "tasks",
+                          description: str | None = None) -> None:
+    """``--scheduler`` and ``--workers``: where the tasks run (:func:`qdloc.cluster.get_client`)."""
+    g = parser.add_argument_group(
+        "where it runs",
+        description or f"The work is cut into {what}. Without --scheduler or --workers, fewer than "
+        f"{MIN_TASKS_FOR_CLUSTER} tasks run in this process and more on a local Dask cluster with "
+        "one worker process per core: starting workers costs a few seconds, and a task is a few "
+        "seconds of work, so a small job is faster without them. The output does not depend on "
+        "where it ran.",
+    )
+    g.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the tasks on the Dask cluster of this scheduler (e.g. tcp://HOST:8786, "
+                   "from 'dask scheduler'); its workers must see the input and output folders")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run the tasks on a local Dask cluster of N worker processes")
+
+
+def check_workers(args: argparse.Namespace) -> None:
+    """Refuse ``--workers`` < 1 and ``--workers`` with ``--scheduler``."""
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers {args.workers}: expected an integer >= 1")
+    if args.workers is not None and args.scheduler:
+        raise CLIError("--workers cannot be combined with --scheduler (the cluster has its own workers)")
+
+
 def add_method_argument(parser: argparse.ArgumentParser) -> None:
     """``--method``: one of the localisers of :data:`qdloc.localise.registry.METHODS`."""
     parser.add_argument(
@@ -78,6 +111,42 @@ def get_locator(method: str) -> Callable[[np.ndarray], pd.DataFrame]:
         return locator(method)
     except MethodUnavailable as exc:
         raise CLIError(str(exc)) from None
+
+
+#: glibc's mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory(mib: int = 512) -> bool:
+    """Let this process's allocator keep and reuse blocks of up to ``mib`` MiB (glibc on Linux).
+
+    By default glibc hands every block above its mmap threshold (128 kB, rising to at most
+    32 MB) back to the kernel when it is freed, so a localiser that allocates the same tensors
+    batch after batch pays page faults for each: measured on 20,000 images with the compact
+    network, 1.9 s of system time in a 5.8 s call, against 0.15 s in 2.3 s with the blocks kept.
+    A command-line process is short and does one job, so it keeps them (library code and Dask
+    workers are left as they are). Elsewhere this does nothing.
+
+    Parameters
+    ----------
+    mib : int
+        Blocks up to this size come from (and return to) the heap instead of fresh mappings.
+
+    Returns
+    -------
+    bool
+        Whether the setting was applied.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    limit = int(mib) * 2**20
+    return bool(mallopt(_M_MMAP_THRESHOLD, limit)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * limit))
 
 
 def finite_positive(flag: str, value: float, unit: str) -> float:

@@ -20,13 +20,17 @@ from pathlib import Path
 from qdloc.cli._common import (
     CLIError,
     Command,
+    add_cluster_arguments,
     add_method_argument,
     add_model_argument,
+    check_workers,
     get_locator,
+    keep_freed_memory,
     write_csv,
 )
+from qdloc.cluster import get_client
 from qdloc.data.dataset import read_stack
-from qdloc.localise.registry import SHIPPED_MODELS, shipped_model
+from qdloc.localise.registry import SHIPPED_MODELS, TASK_IMAGES, locate_stack, shipped_model, stack_frames
 from qdloc.sim.params import SimParams
 
 __all__ = ["COMMANDS", "run"]
@@ -58,6 +62,12 @@ def add_arguments(loc: argparse.ArgumentParser) -> None:
         metavar="D",
         help="bayes: diffusion coefficient in µm²/s (default: the parameters' D_um2_per_s)",
     )
+    loc.add_argument("--no-progress", action="store_true", help="no progress bar (on a cluster)")
+    add_cluster_arguments(loc, "chunks of --task-size frames, each localised by one task (the "
+                          "stack read through a memory map, the localiser loaded once per worker)")
+    loc.add_argument("--task-size", type=int, default=TASK_IMAGES, metavar="FRAMES",
+                     help=f"frames per task on a Dask cluster (default {TASK_IMAGES}, a multiple of "
+                     "the learned methods' batches: the same numbers as in one process)")
 
 
 def _bayes_options(args: argparse.Namespace) -> dict:
@@ -82,28 +92,40 @@ def _bayes_options(args: argparse.Namespace) -> dict:
     return {"params": params, "D": D}
 
 
+def _locate(args: argparse.Namespace, options: dict):
+    """The localisations and the number of frames, in this process or as Dask tasks."""
+    if args.model is not None and (options or args.method not in SHIPPED_MODELS):
+        raise CLIError(f"--model {args.model} is not used by --method {args.method}")
+    if args.task_size < 1:
+        raise CLIError(f"--task-size {args.task_size}: expected an integer >= 1")
+    check_workers(args)
+    model = args.model
+    if args.method in SHIPPED_MODELS and model is None:
+        model = shipped_model(args.method)
+    n = stack_frames(args.stack)  # from the header, or by reading a file that cannot be memory-mapped
+    with get_client(args.scheduler, args.workers, -(-n // args.task_size)) as client:
+        if client is None:
+            keep_freed_memory()  # batch after batch, the same tensors: no page faults for each
+            images = read_stack(args.stack)
+            locate = get_locator(args.method)
+            df = locate(images, model_path=model, **options) if model is not None else locate(images, **options)
+            return df, len(images)
+        get_locator(args.method)  # a missing module is one line here, not a task's traceback
+        df = locate_stack(args.stack, args.method, model, client=client, task_size=args.task_size,
+                          progress=not args.no_progress, **options)
+        return df, n
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``qdloc localize``; return the exit status."""
     options = _bayes_options(args)
-    images = read_stack(args.stack)
-    locate = get_locator(args.method)
-    if options:
-        if args.model is not None:
-            raise CLIError(f"--model {args.model} is not used by --method {args.method}")
-        df = locate(images, **options)
-    elif args.method in SHIPPED_MODELS:
-        model = args.model if args.model is not None else shipped_model(args.method)
-        df = locate(images, model_path=model)
-    else:
-        if args.model is not None:
-            raise CLIError(f"--model {args.model} is not used by --method {args.method}")
-        df = locate(images)
+    df, n_frames = _locate(args, options)
     missing = [c for c in FIRST if c not in df.columns]
     if missing:  # pragma: no cover - a method's bug, not the user's
         raise CLIError(f"method {args.method!r} returned no column(s) {missing}")
     df = df[FIRST + [c for c in df.columns if c not in FIRST]]
     write_csv(args.output, df)
-    print(f"{len(df)} localisations in {len(images)} frames -> {args.output}")
+    print(f"{len(df)} localisations in {n_frames} frames -> {args.output}")
     return 0
 
 

@@ -6,6 +6,7 @@
     qdloc simulate --D 1.0 --n 2410 --seed 7 --out DIR       # one set
     qdloc simulate --D-range 0.75 1.75 --n 1000000 --seed 1 --shard 0/4 --out DIR.0
     qdloc concat DIR.0 DIR.1 DIR.2 DIR.3 --out DIR           # join shards
+    qdloc simulate --D 1.0 --n 1000000 --seed 1 --scheduler tcp://HOST:8786 --out DIR  # on a cluster
 """
 
 from __future__ import annotations
@@ -16,8 +17,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qdloc.cli._common import CLIError, Command
-from qdloc.data.dataset import DEFAULT_CHUNK, concatenate_shards, write_dataset, write_paper_sets
+from qdloc.cli._common import CLIError, Command, add_cluster_arguments, check_workers
+from qdloc.cluster import get_client
+from qdloc.data.dataset import (
+    DEFAULT_CHUNK,
+    PAPER_PRESET,
+    TASK_IMAGES,
+    concatenate_shards,
+    task_count,
+    write_dataset,
+    write_paper_sets,
+)
 from qdloc.data.movieset import write_movies
 from qdloc.sim.params import SimParams
 
@@ -58,6 +68,9 @@ def add_simulate_arguments(s: argparse.ArgumentParser) -> None:
     )
     _add_movie_arguments(s)
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_cluster_arguments(s, "shards of --task-size images, each written by one task and joined at the end")
+    s.add_argument("--task-size", type=int, default=TASK_IMAGES, metavar="IMAGES",
+                   help=f"images per task on a Dask cluster (default {TASK_IMAGES})")
 
 
 def add_concat_arguments(c: argparse.ArgumentParser) -> None:
@@ -202,6 +215,18 @@ def _sim_params(args: argparse.Namespace) -> SimParams:
     return base.replace(**changes) if changes else base
 
 
+def _n_tasks(args: argparse.Namespace) -> int:
+    """Tasks of a set on a cluster; 0 (in this process) for a shard or a movie set."""
+    if args.task_size < 1:
+        raise CLIError(f"--task-size {args.task_size}: expected an integer >= 1")
+    check_workers(args)
+    local = args.shard is not None or args.frames is not None
+    if local and (args.scheduler or args.workers):
+        raise CLIError("--scheduler and --workers cannot be combined with --shard or --frames "
+                       "(the cluster shards the set itself; movie sets are written in one process)")
+    return 0 if local else task_count(args.n, args.task_size)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``qdloc simulate`` or ``qdloc concat``; return the exit status."""
     if args.command == "concat":
@@ -219,17 +244,20 @@ def run(args: argparse.Namespace) -> int:
     if args.frame_pause_s is not None:
         raise CLIError("--frame-pause-s applies to movies only (add --frames T)")
     t0 = time.perf_counter()
-    out = write_dataset(
-        args.out,
-        args.n,
-        params,
-        seed=args.seed,
-        D=D,
-        shard=args.shard,
-        force=args.force,
-        progress=not args.no_progress,
-        chunk=DEFAULT_CHUNK if args.chunk is None else args.chunk,
-    )
+    with get_client(args.scheduler, args.workers, _n_tasks(args)) as client:
+        out = write_dataset(
+            args.out,
+            args.n,
+            params,
+            seed=args.seed,
+            D=D,
+            shard=args.shard,
+            force=args.force,
+            progress=not args.no_progress,
+            chunk=DEFAULT_CHUNK if args.chunk is None else args.chunk,
+            client=client,
+            task_size=args.task_size,
+        )
     what = "" if args.shard is None else f" (shard {args.shard[0]}/{args.shard[1]})"
     print(f"wrote {out}{what} in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -243,14 +271,18 @@ def _paper_sets(args: argparse.Namespace, params: SimParams) -> int:
             f"{flag} cannot be combined with --preset paper (the preset fixes sizes, seeds and D)"
         )
     t0 = time.perf_counter()
-    paths = write_paper_sets(
-        args.out,
-        params,
-        force=args.force,
-        skip_existing=args.skip_existing,
-        progress=not args.no_progress,
-        chunk=DEFAULT_CHUNK if args.chunk is None else args.chunk,
-    )
+    check_workers(args)
+    n_tasks = sum(task_count(s.n, args.task_size) for s in PAPER_PRESET.values())
+    with get_client(args.scheduler, args.workers, n_tasks) as client:
+        paths = write_paper_sets(
+            args.out,
+            params,
+            force=args.force,
+            skip_existing=args.skip_existing,
+            progress=not args.no_progress,
+            chunk=DEFAULT_CHUNK if args.chunk is None else args.chunk,
+            client=client,
+        )
     dt = time.perf_counter() - t0
     print(f"wrote the paper's sets in {args.out} ({dt:.1f} s): {', '.join(paths)}")
     return 0

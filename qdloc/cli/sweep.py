@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qdloc.cli._common import Command
+from qdloc.cli._common import CLIError, Command, add_cluster_arguments
+from qdloc.cluster import get_client
 from qdloc.study.sweep import PRESETS, SweepError, preset, run_sweep
 
 __all__ = ["COMMANDS", "run"]
@@ -62,11 +63,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True,
                    help="the sweep folder: runs/, results/ and table.csv")
     p.add_argument("--jobs", type=int, default=2,
-                   help="points run at the same time (default 2)")
+                   help="points run at the same time (default 2; --workers N is the same as --jobs N)")
     p.add_argument("--force", action="store_true",
                    help="run every point again, even finished ones")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3)")
     p.add_argument("--quiet", action="store_true", help="print only the summary and failures")
+    add_cluster_arguments(p, description="Each point is one papermill run, a Dask task. With "
+                          "--scheduler, the points run on that cluster's workers (they must see the "
+                          "notebook's folder and --out). Otherwise --jobs (or --workers) points run at "
+                          "a time on a local cluster of threads in this process: each point is "
+                          "already a process of its own.")
 
 
 def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -115,8 +121,12 @@ def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _sweep(args: argparse.Namespace) -> int:
     kw = sweep_kwargs(args)
-    summary = run_sweep(out_dir=args.out, jobs=args.jobs, force=args.force, kernel=args.kernel,
-                        log=None if args.quiet else print, **kw)
+    if args.workers is not None and args.scheduler:
+        raise SweepError("--workers cannot be combined with --scheduler (the cluster has its own workers)")
+    jobs = args.jobs if args.workers is None else args.workers
+    with get_client(args.scheduler, None, 0) as client:  # None without --scheduler
+        summary = run_sweep(out_dir=args.out, jobs=jobs, force=args.force, kernel=args.kernel,
+                            log=None if args.quiet else print, client=client, progress=args.quiet, **kw)
     if args.quiet:
         print(summary)
     for pid, err in summary.failed.items():
@@ -137,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         old = None
     try:
         return _sweep(args)
-    except (SweepError, OSError) as exc:
+    except (SweepError, CLIError, OSError) as exc:
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{PROG}: error: {msg}", file=sys.stderr)
         return 2

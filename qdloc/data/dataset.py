@@ -78,6 +78,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -90,6 +91,7 @@ import pandas as pd
 import tifffile
 
 from qdloc import __version__
+from qdloc.cluster import run_tasks
 from qdloc.data.atomic import PARAMS, atomic_dir, check_target
 from qdloc.data.presets import PAPER_PRESET, SetSpec
 from qdloc.sim.params import SimParams
@@ -109,6 +111,9 @@ __all__ = [
     "shard_range",
     "make_labels",
     "write_dataset",
+    "TASK_IMAGES",
+    "task_count",
+    "write_shard_task",
     "concatenate_shards",
     "write_paper_sets",
     "load_dataset",
@@ -155,6 +160,9 @@ D_STREAM_KEY = 0xD15F
 
 #: Default images per chunk when writing (peak memory about 200 MB for 24 x 25 images, any n).
 DEFAULT_CHUNK = 8 * BLOCK
+
+#: Default images per task when a set is written on a Dask cluster (a few seconds on one core).
+TASK_IMAGES = 64 * BLOCK
 
 # Above this estimated size, images.tif is written with one IFD (ImageJ's own > 4 GB layout).
 _CLASSIC_TIFF_LIMIT = 2**32 - 2**25
@@ -537,6 +545,8 @@ def write_dataset(
     progress: bool = True,
     chunk: int = DEFAULT_CHUNK,
     threads: int | None = None,
+    client: Any = None,
+    task_size: int = TASK_IMAGES,
 ) -> Path:
     """Simulate a set of ``n`` images and write it to the folder ``out``, atomically.
 
@@ -569,6 +579,15 @@ def write_dataset(
         files do not depend on it.
     threads : int, optional
         Passed to :func:`qdloc.sim.simulate.simulate`; the files do not depend on it.
+    client : distributed.Client, optional
+        Run on this Dask cluster (see :mod:`qdloc.cluster`): the set is cut into shards of
+        about ``task_size`` images, each a task that writes its shard atomically into a hidden
+        sibling ``.NAME.shards`` of ``out`` (a folder the workers must share), and this process
+        joins them (:func:`concatenate_shards`): the same bytes as without a client, for any
+        number of workers. A task whose worker dies runs again elsewhere; shards written by an
+        interrupted run are reused. Not with ``shard``.
+    task_size : int
+        Images per task with a ``client`` (default :data:`TASK_IMAGES`).
 
     Returns
     -------
@@ -593,6 +612,12 @@ def write_dataset(
     spec = normalize_D(D, params)
     start, stop = shard_range(n, shard)
     check_target(out, force, FORMAT, "dataset")
+    if client is not None:
+        if shard is not None:
+            raise ValueError(f"shard={shard!r} with a client is not allowed: the client shards the "
+                             "set itself; expected shard=None")
+        task_size = _check_int("task_size", task_size, 1)
+        return _write_on_cluster(client, out, n, params, seed, spec, force, progress, chunk, task_size)
     meta = _meta(n, params, seed, spec, shard, start, stop)
 
     def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
@@ -609,6 +634,60 @@ def write_dataset(
             k = k1
 
     return _write_set(out, meta, params, _prefetch(chunks()), force, progress)
+
+
+def task_count(n: int, task_size: int = TASK_IMAGES) -> int:
+    """Shards (tasks) of a set of ``n`` images written on a cluster: ``ceil(n / task_size)``."""
+    return -(-_check_int("n", n, 1) // _check_int("task_size", task_size, 1))
+
+
+def write_shard_task(staging: str, n: int, params: dict, seed: int, spec: dict,
+                     shard: tuple[int, int], chunk: int) -> str:
+    """One task of :func:`write_dataset` on a cluster: shard ``shard`` into ``staging``.
+
+    Parameters
+    ----------
+    staging : str
+        The folder of the shards (shared by the workers and the client).
+    n, seed, spec, chunk
+        The set's size, seed, D specification (:func:`normalize_D`) and chunk.
+    params : dict
+        ``SimParams.to_dict()``.
+    shard : (i, N)
+        The shard to write (:func:`shard_range`).
+
+    Returns
+    -------
+    str
+        The shard's folder. A shard already there that is the requested one (written by an
+        earlier attempt whose worker died, or by an interrupted run) is kept, not rewritten.
+    """
+    sim_params = SimParams.from_dict(params)
+    i, count = shard
+    target = Path(staging) / f"shard-{i:06d}-of-{count:06d}"
+    if target.is_dir():
+        expected = _meta(n, sim_params, seed, spec, tuple(shard), *shard_range(n, tuple(shard)))
+        with contextlib.suppress(DatasetError):
+            if _matches(_read_meta(target), expected) is None:
+                return str(target)
+    write_dataset(target, n, sim_params, seed=seed, D=spec, shard=tuple(shard), force=True,
+                  progress=False, chunk=chunk, threads=1)
+    return str(target)
+
+
+def _write_on_cluster(client: Any, out: Path, n: int, params: SimParams, seed: int, spec: dict,
+                      force: bool, progress: bool, chunk: int, task_size: int) -> Path:
+    """:func:`write_dataset` as shard tasks on a Dask client, joined here."""
+    count = task_count(n, task_size)
+    staging = out.parent / f".{out.name}.shards"
+    staging.mkdir(parents=True, exist_ok=True)
+    args = [(str(staging), n, params.to_dict(), seed, spec, (i, count), chunk) for i in range(count)]
+    sizes = [b - a for a, b in (shard_range(n, (i, count)) for i in range(count))]
+    dirs = run_tasks(client, write_shard_task, args, desc=out.name, unit="img", progress=progress,
+                     weights=sizes)
+    concatenate_shards(dirs, out, force=force, progress=False, chunk=chunk)
+    shutil.rmtree(staging, ignore_errors=True)
+    return out
 
 
 def _matches(meta: Mapping, expected: Mapping) -> str | None:
@@ -634,6 +713,7 @@ def write_paper_sets(
     skip_existing: bool = False,
     progress: bool = True,
     chunk: int = DEFAULT_CHUNK,
+    client: Any = None,
 ) -> dict[str, Path]:
     """Write the sets of :data:`PAPER_PRESET` into ``out_dir/<name>``.
 
@@ -655,6 +735,8 @@ def write_paper_sets(
         tqdm bars (only on a terminal).
     chunk : int
         As in :func:`write_dataset`.
+    client : distributed.Client, optional
+        As in :func:`write_dataset`: each set written as shard tasks on this Dask cluster.
 
     Returns
     -------
@@ -690,9 +772,8 @@ def write_paper_sets(
                     f"{target} exists but is not the requested set ({differs} differs); "
                     "use force=True (--force) to replace it"
                 )
-        write_dataset(
-            target, s.n, params, seed=s.seed, D=s.D, force=force, progress=progress, chunk=chunk
-        )
+        write_dataset(target, s.n, params, seed=s.seed, D=s.D, force=force, progress=progress,
+                      chunk=chunk, client=client)
         result[name] = target
     return result
 

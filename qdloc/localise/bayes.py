@@ -68,6 +68,10 @@ from qdloc.sim.scanner import sample_intervals_s
 __all__ = [
     "BayesGrid",
     "make_grid",
+    "discrete_gaussian",
+    "box_prior",
+    "check_D",
+    "check_positive",
     "within_line_variance_px2",
     "posterior_centroid_samples",
     "posterior_line_paths",
@@ -116,8 +120,8 @@ class BayesGrid:
     jitter_sd_px: float
 
 
-def _check_positive(name: str, value, upper: float = math.inf) -> float:
-    """``value`` as a float after checking ``0 < value < upper``."""
+def check_positive(name: str, value, upper: float = math.inf) -> float:
+    """``value`` as a float after checking ``0 < value < upper`` (a ValueError naming ``name``)."""
     ok = isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
     if not ok or not (math.isfinite(value) and 0 < value < upper):
         raise ValueError(
@@ -127,7 +131,8 @@ def _check_positive(name: str, value, upper: float = math.inf) -> float:
     return float(value)
 
 
-def _check_D(D) -> float:
+def check_D(D) -> float:
+    """``D`` as a float after checking that it is a finite number >= 0 µm²/s (else ValueError)."""
     ok = isinstance(D, int | float | np.floating | np.integer) and not isinstance(D, bool)
     if not ok or not (math.isfinite(D) and D >= 0):
         raise ValueError(f"D={D!r} is not allowed: expected a finite number >= 0 µm²/s")
@@ -148,11 +153,24 @@ def within_line_variance_px2(params: SimParams, D: float) -> float:
     return float(cov.sum() / params.width_px**2 / params.pixel_size_um**2)
 
 
-def _discrete_gaussian(var_cells: float) -> np.ndarray:
-    """Discrete Gaussian kernel ``e^{-t} I_n(t)``, variance ``t`` cells², cut at KERNEL_SD sd."""
+def discrete_gaussian(var_cells: float, cut_sd: float = KERNEL_SD) -> np.ndarray:
+    """Discrete Gaussian kernel ``e^{-t} I_n(t)``, variance ``t`` cells², cut at ``cut_sd`` sd.
+
+    Parameters
+    ----------
+    var_cells : float
+        Variance ``t``, cells² (<= 0: the identity).
+    cut_sd : float
+        The kernel is cut at this many standard deviations and renormalised.
+
+    Returns
+    -------
+    ndarray (2r+1,)
+        The kernel (sums to 1).
+    """
     if var_cells <= 0:
         return np.ones(1)
-    r = max(1, int(math.ceil(KERNEL_SD * math.sqrt(var_cells))))
+    r = max(1, int(math.ceil(cut_sd * math.sqrt(var_cells))))
     k = special.ive(np.arange(-r, r + 1), var_cells)
     return k / k.sum()
 
@@ -163,8 +181,23 @@ def _axis(lo: float, hi: float, pad: float, h: float) -> np.ndarray:
     return (lo + hi) / 2 + np.arange(-half, half + 1) * h
 
 
-def _box_prior(axis: np.ndarray, lo: float, hi: float, h: float) -> np.ndarray:
-    """Fraction of each cell ``[c - h/2, c + h/2]`` inside ``[lo, hi]`` (a point box: nearest)."""
+def box_prior(axis: np.ndarray, lo: float, hi: float, h: float) -> np.ndarray:
+    """Fraction of each cell ``[c - h/2, c + h/2]`` inside ``[lo, hi]`` (a point box: nearest).
+
+    Parameters
+    ----------
+    axis : ndarray
+        Cell centres, px, ``h`` apart.
+    lo, hi : float
+        The box, px.
+    h : float
+        Cell size, px.
+
+    Returns
+    -------
+    ndarray
+        Weights per cell, summing to 1.
+    """
     if hi - lo < 1e-12:
         w = (np.abs(axis - lo) == np.abs(axis - lo).min()).astype(float)
     else:
@@ -198,8 +231,8 @@ def make_grid(params: SimParams, D: float, grid_px: float = 0.5, n_z: int = 5) -
     -------
     BayesGrid
     """
-    D = _check_D(D)
-    h = _check_positive("grid_px", grid_px, 2.0)
+    D = check_D(D)
+    h = check_positive("grid_px", grid_px, 2.0)
     n_z = check_int("n_z", n_z, 1)
     if params.pmt_excess_noise != 1.0:
         raise ValueError(
@@ -219,9 +252,9 @@ def make_grid(params: SimParams, D: float, grid_px: float = 0.5, n_z: int = 5) -
             "grid_px or a smaller D"
         )
     # prior at the middle of line 0: the start box moved by the walk over (W-1)/2 dwells
-    k0 = _discrete_gaussian(2 * D * t_mid[0] / (a * h) ** 2)
-    px = np.convolve(_box_prior(xs, m, W - 1 - m, h), k0, mode="same")
-    py = np.convolve(_box_prior(ys, m, H - 1 - m, h), k0, mode="same")
+    k0 = discrete_gaussian(2 * D * t_mid[0] / (a * h) ** 2)
+    px = np.convolve(box_prior(xs, m, W - 1 - m, h), k0, mode="same")
+    py = np.convolve(box_prior(ys, m, H - 1 - m, h), k0, mode="same")
     prior = np.outer(py / py.sum(), px / px.sum())
     # Eq. 1 on the grid: λ_ij(X, Y) = bkg + A_i(z0)·g(X - j)·g(Y - i)
     z0, log_wz = _z_nodes(params, n_z)
@@ -236,7 +269,7 @@ def make_grid(params: SimParams, D: float, grid_px: float = 0.5, n_z: int = 5) -
         x_px=xs,
         y_px=ys,
         prior=prior,
-        kernel=_discrete_gaussian(2 * D * params.line_period_s / (a * h) ** 2),
+        kernel=discrete_gaussian(2 * D * params.line_period_s / (a * h) ** 2),
         log_lam=np.log(lam),
         sum_lam=lam.sum(axis=2),
         log_wz=log_wz,
@@ -428,7 +461,7 @@ def _checked_draws(images, params, D, n_samples, seed, grid_px, batch, dtype, gr
                    threads):
     """Check the arguments, then :func:`_draws` on ``threads`` torch threads."""
     params = params or SimParams()
-    D = params.D_um2_per_s if D is None else _check_D(D)
+    D = params.D_um2_per_s if D is None else check_D(D)
     n_samples, seed, batch = (check_int(k, v, m) for k, v, m in
                               (("n_samples", n_samples, 1), ("seed", seed, 0), ("batch", batch, 1)))
     imgs = _as_stack(images, params)
@@ -504,7 +537,7 @@ def pixel_level_log_weights(
     centroids : ndarray (n, S, 2)
         Centroid (x, y) px of each completed trajectory.
     """
-    D = _check_D(D)
+    D = check_D(D)
     if params.start_z_sd_um != 0:
         raise ValueError(
             f"start_z_sd_um={params.start_z_sd_um!r} is not allowed here: expected 0 "
@@ -590,7 +623,7 @@ def summarise_samples(samples: np.ndarray, eps_px: float = 1.0) -> pd.DataFrame:
         within ``eps_px``), ``mean_x, mean_y, sd_x, sd_y`` (posterior mean and sd) and
         ``r90_px`` (radius of the 90 % credible disc centred on the estimate).
     """
-    eps = _check_positive("eps_px", eps_px)
+    eps = check_positive("eps_px", eps_px)
     samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim != 3 or samples.shape[1] < 1 or samples.shape[2] != 2:
         raise ValueError(f"samples have shape {samples.shape}; expected (n, S >= 1, 2)")

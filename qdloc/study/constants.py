@@ -8,7 +8,14 @@ from __future__ import annotations
 from qdloc.data.presets import PAPER_PRESET, PAPER_TEST_NAMES
 from qdloc.eval.metrics import PAPER_EPS_NM
 
-__all__ = ["PAPER_EPS_NM", "PAPER_TEST_SETS", "PAPER_TRACKPY_ROW", "PAPER_FCNN_ROW", "TOLERANCE"]
+__all__ = [
+    "PAPER_EPS_NM",
+    "PAPER_TEST_SETS",
+    "CALIBRATION_SETS",
+    "PAPER_TRACKPY_ROW",
+    "PAPER_FCNN_ROW",
+    "TOLERANCE",
+]
 
 
 #: The paper's three test sets (§4.1): name -> (images, seed, D in µm²/s).
@@ -16,6 +23,15 @@ __all__ = ["PAPER_EPS_NM", "PAPER_TEST_SETS", "PAPER_TRACKPY_ROW", "PAPER_FCNN_R
 PAPER_TEST_SETS: dict[str, tuple[int, int, float]] = {
     name: (PAPER_PRESET[name].n, PAPER_PRESET[name].seed, float(PAPER_PRESET[name].D))
     for name in PAPER_TEST_NAMES
+}
+
+
+#: Calibration sets (this project's, not the paper's): the test sets' sizes and D, with seeds
+#: disjoint from every seed of the paper's sets (1, 2, 10, 11, 12), of the chapters' other images
+#: and of the compact network's fresh training images (1,000,000 and up). The unknowns are fitted
+#: on these; Table 1 is reported on :data:`PAPER_TEST_SETS`, out of sample.
+CALIBRATION_SETS: dict[str, tuple[int, int, float]] = {
+    f"calib_D{D:g}": (n, 1000 + seed, D) for n, seed, D in PAPER_TEST_SETS.values()
 }
 
 

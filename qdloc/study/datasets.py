@@ -18,13 +18,14 @@ import pandas as pd
 import tifffile
 from scipy import stats
 
-from qdloc.data.dataset import IMAGES, PARAMS, Dataset, load_dataset, write_dataset
+from qdloc.data.dataset import IMAGES, PARAMS, Dataset, bbox_pad_px, load_dataset, write_dataset
 from qdloc.data.presets import SetSpec
 from qdloc.sim.params import SimParams
 from qdloc.sim.simulate import simulate
 
 __all__ = [
     "preset_table",
+    "preset_values",
     "files_table",
     "tiff_summary",
     "provenance",
@@ -65,6 +66,38 @@ def preset_table(preset: Mapping[str, SetSpec]) -> pd.DataFrame:
         raise ValueError("preset is empty: expected at least one set")
     return pd.DataFrame([{"set": name, "images": s.n, "seed": s.seed, "D_um2_per_s": _D_text(s.D)}
                          for name, s in preset.items()])
+
+
+def preset_values(preset: Mapping[str, SetSpec], params: SimParams) -> dict[str, int | float]:
+    """The numbers chapter 04's prose quotes about a preset's sets, by name.
+
+    Parameters
+    ----------
+    preset : mapping
+        ``{name: SetSpec}``, e.g. :data:`qdloc.data.presets.PAPER_PRESET`.
+    params : SimParams
+        The simulator's parameters (for the detection box's padding).
+
+    Returns
+    -------
+    dict
+        ``n_total``; ``n_NAME`` for every set whose name is an identifier (``n_train``,
+        ``n_val``); ``n_test{i}`` and ``D_test{i}`` for the *i*-th set with one D (from 1, in
+        order); ``D_lo``, ``D_hi``: the range of the first set with a uniform D (if any);
+        ``bbox_pad_px``: the detection box's padding.
+    """
+    if not preset:
+        raise ValueError("preset is empty: expected at least one set")
+    out: dict[str, int | float] = {"n_total": sum(s.n for s in preset.values()),
+                                   "bbox_pad_px": bbox_pad_px(params)}
+    out |= {f"n_{name}": s.n for name, s in preset.items() if name.isidentifier()}
+    fixed = [s for s in preset.values() if not isinstance(s.D, tuple)]
+    for i, s in enumerate(fixed, 1):
+        out |= {f"n_test{i}": s.n, f"D_test{i}": float(s.D)}
+    ranged = [s.D for s in preset.values() if isinstance(s.D, tuple)]
+    if ranged:
+        out |= {"D_lo": float(ranged[0][1]), "D_hi": float(ranged[0][2])}
+    return out
 
 
 def files_table(path: str | Path) -> pd.DataFrame:

@@ -11,8 +11,10 @@
 Each point of the grid (every combination of the values given) is one papermill run of the
 chapter, with the point's values (and ``base_parameters``) injected into its ``parameters``
 cell, in the chapter's own folder as working directory (chapters use paths such as
-``../data/results``, relative to ``notebooks/``). Runs are independent processes, ``jobs`` at a
-time. The sweep folder ``out_dir`` holds
+``../data/results``, relative to ``notebooks/``). Runs are independent processes, each started
+by a Dask task (:func:`run_point_task`): ``jobs`` at a time from worker threads of this process,
+or on the workers of a Dask cluster (``client``, ``qdloc sweep --scheduler``). The sweep folder
+``out_dir`` holds
 
 ``runs/<point>.ipynb``
     the executed notebook of each finished point, with ``metadata["qdloc_sweep"]``: the point,
@@ -48,6 +50,7 @@ run first.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import hashlib
 import itertools
@@ -59,6 +62,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +72,7 @@ from typing import Any
 import nbformat
 import pandas as pd
 
+from qdloc.cluster import get_client, run_tasks
 from qdloc.io import atomic_write_bytes, atomic_write_text
 
 __all__ = [
@@ -81,6 +86,7 @@ __all__ = [
     "point_notebook",
     "code_digest",
     "run_sweep",
+    "run_point_task",
     "gather",
     "read_table",
 ]
@@ -304,19 +310,16 @@ def _error_line(log_text: str) -> str:
     return lines[-1] if lines else "papermill failed without a message"
 
 
-@dataclass
-class _Running:
-    pid: str
-    point: dict[str, Any]
-    parameters: dict[str, Any]
-    proc: subprocess.Popen
-    log: Any
-    started: float
-    attempt: int = 1
+#: papermill processes started by tasks running in this process, stopped on an interrupt.
+_PROCS: set[subprocess.Popen] = set()
+_PROCS_LOCK = threading.Lock()
+#: Set on an interrupt: tasks of this process that end then keep nothing.
+_STOPPING = threading.Event()
 
 
-def _start(pid: str, point: dict, parameters: dict, input_nb: Path, cwd: Path, out_dir: Path,
-           kernel: str) -> _Running:
+def _papermill(pid: str, parameters: dict, input_nb: Path, cwd: Path, out_dir: Path,
+               kernel: str) -> int:
+    """Run papermill for a point in ``.work/<pid>`` (fresh); return its exit status."""
     p = _run_paths(out_dir, pid)
     # a point that runs again: its old files are stale (other parameters or code)
     for key in ("nb", "json"):
@@ -327,23 +330,29 @@ def _start(pid: str, point: dict, parameters: dict, input_nb: Path, cwd: Path, o
     cmd = [sys.executable, "-m", "papermill", "--cwd", str(cwd), "-k", kernel, "--no-progress-bar",
            "--no-log-output", "-y", json.dumps(injected), str(input_nb),
            str(p["work"] / "out.ipynb")]
-    log = open(p["work"] / "papermill.log", "w")  # noqa: SIM115 (closed in _finish)
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)  # signals reach it through us only
-    return _Running(pid, point, parameters, proc, log, time.monotonic())
+    with open(p["work"] / "papermill.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # signals reach it through us only
+        with _PROCS_LOCK:
+            _PROCS.add(proc)
+        try:
+            return proc.wait()
+        finally:
+            with _PROCS_LOCK:
+                _PROCS.discard(proc)
 
 
-def _finish(r: _Running, out_dir: Path, meta: dict) -> tuple[str | None, bool]:
+def _finish(out_dir: Path, pid: str, point: dict, parameters: dict, returncode: int, meta: dict,
+            seconds: float) -> tuple[str | None, bool]:
     """Move a finished run's files into place.
 
     Returns ``(error line or None, whether the error may be transient)``: a failure that is
     not the notebook's own exception (a kernel that died or did not start) may be.
     """
-    r.log.close()
-    p = _run_paths(out_dir, r.pid)
+    p = _run_paths(out_dir, pid)
     out_nb = p["work"] / "out.ipynb"
     error, transient = None, False
-    if r.proc.returncode != 0:
+    if returncode != 0:
         text = (p["work"] / "papermill.log").read_text(errors="replace")
         error = _error_line(text)
         transient = "PapermillExecutionError" not in text
@@ -364,9 +373,8 @@ def _finish(r: _Running, out_dir: Path, meta: dict) -> tuple[str | None, bool]:
         shutil.rmtree(p["work"], ignore_errors=True)
         return error, transient
     nb = nbformat.read(out_nb, as_version=4)
-    nb.metadata[META_KEY] = {**meta, "point_id": r.pid, "point": r.point,
-                             "parameters": r.parameters, "results_file": written[0].name,
-                             "seconds": round(time.monotonic() - r.started, 3)}
+    nb.metadata[META_KEY] = {**meta, "point_id": pid, "point": point, "parameters": parameters,
+                             "results_file": written[0].name, "seconds": round(seconds, 3)}
     (p["nb"].parent).mkdir(parents=True, exist_ok=True)
     # the results file first, the notebook (the record resume reads) last
     atomic_write_bytes(p["json"], data)
@@ -376,25 +384,59 @@ def _finish(r: _Running, out_dir: Path, meta: dict) -> tuple[str | None, bool]:
     return None, False
 
 
-def _stop(running: Sequence[_Running], grace_s: float = 10.0) -> None:
-    """Interrupt papermill runs (their kernels exit with them), then kill what is left."""
-    for r in running:
-        if r.proc.poll() is None:
-            try:
-                os.killpg(r.proc.pid, signal.SIGINT)
-            except ProcessLookupError:
-                pass
+def run_point_task(pid: str, point: dict, parameters: dict, input_nb: str, cwd: str, out_dir: str,
+                   kernel: str, meta: dict) -> tuple[str | None, list[str], float]:
+    """One point of a sweep, as a Dask task: papermill in a process of its own, files moved into place.
+
+    A failure that is not the notebook's own exception (a kernel that died or did not start)
+    gets one more run (:data:`ATTEMPTS` in all). A worker that dies takes its point's papermill
+    run with it, and the scheduler runs the task again on another worker.
+
+    Parameters
+    ----------
+    pid, point, parameters
+        The point's file name, its grid values, and every parameter injected.
+    input_nb, cwd, out_dir, kernel
+        The notebook a point runs, its working folder, the sweep folder, the Jupyter kernel.
+    meta : dict
+        The sweep's record (notebook, code digest, cells left out) for the kept notebook.
+
+    Returns
+    -------
+    (str or None, list of str, float)
+        The error line (None: done), notes for the log, and the seconds it took.
+    """
+    out, notes, t0 = Path(out_dir), [], time.monotonic()
+    for attempt in range(1, ATTEMPTS + 1):
+        started = time.monotonic()
+        code = _papermill(pid, parameters, Path(input_nb), Path(cwd), out, kernel)
+        if _STOPPING.is_set():  # interrupted: keep nothing of this run
+            shutil.rmtree(_run_paths(out, pid)["work"], ignore_errors=True)
+            return "interrupted", notes, time.monotonic() - t0
+        err, transient = _finish(out, pid, point, parameters, code, meta, time.monotonic() - started)
+        if err is None or not transient or attempt == ATTEMPTS:
+            return err, notes, time.monotonic() - t0
+        notes.append(f"{pid}: {err}; not the notebook's own error: trying again")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stop(grace_s: float = 10.0) -> None:
+    """Interrupt this process's papermill runs (their kernels exit with them), then kill what is left."""
+    _STOPPING.set()
+    with _PROCS_LOCK:
+        procs = list(_PROCS)
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT)
     deadline = time.monotonic() + grace_s
-    for r in running:
+    for proc in procs:
         try:
-            r.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(r.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            r.proc.wait()
-        r.log.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def run_sweep(
@@ -407,6 +449,8 @@ def run_sweep(
     force: bool = False,
     kernel: str = "python3",
     log: Callable[[str], Any] | None = print,
+    client: Any = None,
+    progress: bool = False,
 ) -> SweepSummary:
     """Run ``notebook`` at every point of ``grid`` with papermill, then :func:`gather`.
 
@@ -420,7 +464,8 @@ def run_sweep(
     out_dir : path
         The sweep folder (see the module docstring).
     jobs : int
-        Points run at the same time (each is a papermill process with its own kernel).
+        Points run at the same time (each is a papermill process with its own kernel), as tasks
+        of a Dask cluster of ``jobs`` worker threads in this process. Not used with ``client``.
     base_parameters : mapping, optional
         Parameters injected at every point (besides the grid's).
     force : bool
@@ -429,6 +474,12 @@ def run_sweep(
         Jupyter kernel name.
     log : callable, optional
         Called with one line per event (default ``print``; None: quiet).
+    client : distributed.Client, optional
+        Run the points as tasks on this Dask cluster (:mod:`qdloc.cluster`); its workers must
+        see the notebook's folder and ``out_dir``. An interrupt cancels the points not started;
+        those running on other machines' workers finish and are kept.
+    progress : bool
+        One progress bar over the points (only on a terminal).
 
     Returns
     -------
@@ -455,8 +506,8 @@ def run_sweep(
     input_nb = out_dir / ".work" / f"{notebook.stem}.point.ipynb"
     try:
         atomic_write_text(input_nb, nbformat.writes(runnable))
-        summary = _run_points(notebook, input_nb, out_dir, ids, points, base, digest, meta, jobs,
-                              force, kernel, say)
+        summary = _run_points(notebook, input_nb, out_dir, ids, points, base, digest, meta,
+                              (client, jobs, progress), force, kernel, say)
         gather(out_dir)
     finally:
         input_nb.unlink(missing_ok=True)
@@ -553,9 +604,14 @@ def _alive(pid: int) -> bool:
 
 
 def _run_points(notebook: Path, input_nb: Path, out_dir: Path, ids: list[str], points: list[dict],
-                base: dict, digest: str, meta: dict, jobs: int, force: bool, kernel: str,
+                base: dict, digest: str, meta: dict, where: tuple[Any, int, bool], force: bool, kernel: str,
                 say: Callable[[str], Any]) -> SweepSummary:
-    """Skip the finished points, run the others ``jobs`` at a time; stop all on an interrupt."""
+    """Skip the finished points, run the others as Dask tasks; stop all on an interrupt.
+
+    ``where`` is ``(client, jobs, progress)``: the client, or None for a cluster of ``jobs``
+    threads in this process (each task waits on its own papermill process).
+    """
+    client, jobs, progress = where
     summary = SweepSummary(out_dir=out_dir, points=ids)
     todo = []
     for pid, pt in zip(ids, points, strict=True):
@@ -563,41 +619,41 @@ def _run_points(notebook: Path, input_nb: Path, out_dir: Path, ids: list[str], p
         if not force and _is_done(out_dir, pid, params, digest):
             summary.skipped.append(pid)
         else:
-            todo.append((pid, pt, params, 1))
+            todo.append((pid, pt, params))
+    at_once = "on the cluster's workers" if client is not None else f"{jobs} at a time"
     say(f"sweep of {notebook.name}: {len(points)} points, {len(summary.skipped)} already done, "
-        f"{len(todo)} to run, {jobs} at a time -> {out_dir}")
+        f"{len(todo)} to run, {at_once} -> {out_dir}")
+    if not todo:
+        return summary
+    args = [(pid, pt, params, str(input_nb), str(notebook.parent), str(out_dir), kernel, meta)
+            for pid, pt, params in todo]
 
-    running: list[_Running] = []
-    n_done = 0
-    try:
-        while todo or running:
-            while todo and len(running) < jobs:
-                pid, pt, params, attempt = todo.pop(0)
-                running.append(_start(pid, pt, params, input_nb, notebook.parent, out_dir, kernel))
-                running[-1].attempt = attempt
-            time.sleep(0.1)
-            for r in [r for r in running if r.proc.poll() is not None]:
-                running.remove(r)
-                err, transient = _finish(r, out_dir, meta)
-                if err is not None and transient and r.attempt < ATTEMPTS:
-                    say(f"{r.pid}: {err}; not the notebook's own error: trying again")
-                    todo.append((r.pid, r.point, r.parameters, r.attempt + 1))
-                    continue
-                n_done += 1
-                secs = time.monotonic() - r.started
-                summary.seconds[r.pid] = secs
-                if err is None:
-                    summary.ran.append(r.pid)
-                    what = f"done in {secs:.1f} s"
-                else:
-                    summary.failed[r.pid] = err
-                    what = f"FAILED: {err}"
-                say(f"[{n_done}/{n_done + len(todo) + len(running)}] {r.pid}: {what}")
-    except BaseException:
-        _stop(running)
-        for r in running:
-            shutil.rmtree(_run_paths(out_dir, r.pid)["work"], ignore_errors=True)
-        raise
+    def done(i: int, result: tuple[str | None, list[str], float]) -> None:
+        err, notes, secs = result
+        for note in notes:
+            say(note)
+        pid = todo[i][0]
+        summary.seconds[pid] = secs
+        if err is None:
+            summary.ran.append(pid)
+        else:
+            summary.failed[pid] = err
+        what = f"done in {secs:.1f} s" if err is None else f"FAILED: {err}"
+        say(f"[{len(summary.ran) + len(summary.failed)}/{len(todo)}] {pid}: {what}")
+
+    _STOPPING.clear()
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(get_client(None, jobs, len(todo), processes=False))
+        try:
+            run_tasks(client, run_point_task, args, desc=notebook.stem, unit="point",
+                      progress=progress, on_result=done)
+        except BaseException:
+            _stop()  # before the cluster closes: its threads wait on these processes
+            for pid, _, _ in todo:
+                if pid not in summary.seconds:
+                    shutil.rmtree(_run_paths(out_dir, pid)["work"], ignore_errors=True)
+            raise
     return summary
 
 

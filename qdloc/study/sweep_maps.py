@@ -38,6 +38,7 @@ __all__ = [
     "lead_in_se",
     "images_for_se",
     "beyond_grid",
+    "prose_values",
 ]
 
 #: The D of the paper's three test sets (µm²/s): its operating point.
@@ -355,3 +356,54 @@ def beyond_grid(far: Mapping[str, Any], grids: Mapping[str, pd.DataFrame], n_qd:
                              "beyond": far["methods"][m]["auc_140"],
                              "beyond SE": far["methods"][m]["auc_140_se"]}
                          for m in _METHODS}).T
+
+
+def prose_values(table: pd.DataFrame, n_qd: float, threshold: float = 0.5,
+                 D_values: Sequence[float] = PAPER_TEST_D, D_ref: float = 1.0) -> dict[str, float]:
+    """The numbers chapter 08's prose quotes about the maps (AUC at 140 nm), by name.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The sweep's table (with ``auc_140`` and ``auc_140_se``).
+    n_qd : float
+        The calibrated row (a grid N_qd).
+    threshold : float
+        The AUC of "how far" (:func:`reach_tables`).
+    D_values : floats
+        The paper's test D (grid columns): suffixes ``D1``, ``D2``, ... in this order.
+    D_ref : float
+        The grid D of ``tp_best_at_Dref``.
+
+    Returns
+    -------
+    dict
+        ``se_max``: the largest standard error; ``D_grid_min/max``, ``n_qd_grid_min/max``;
+        ``bright_ratio``: the brightest N_qd over ``n_qd``; ``lead_still_bright`` and
+        ``lead_dim_fast``: compact minus TrackPy at (smallest D, brightest) and (largest D,
+        dimmest); ``tp_reach_D``, ``co_reach_D``: the largest D with AUC >= threshold at ``n_qd``
+        (NaN: none); ``tp_best_at_Dref``: TrackPy's best AUC over the N_qd at ``D_ref``;
+        ``images_per_point``; ``tp_drop_D12``, ``paper_tp_drop_D12``: TrackPy's fall from the first
+        test D to the second in the sweep and in the paper's Table 1; per test
+        D *i*: ``Di``, ``co_nqd_frac_Di`` (the compact's smallest N_qd over ``n_qd``),
+        ``tp_minus_paper_se_Di`` (TrackPy minus the paper's TrackPy, in standard errors) and
+        ``co_minus_fcnn_Di`` (the compact minus the paper's FCNN). Plain floats.
+    """
+    grids = method_grids(table, "auc_140")
+    tp, co = _grid(grids, TRACKPY), _grid(grids, COMPACT)
+    d_max, n_min = reach_tables(grids, threshold)
+    cmp = paper_comparison(operating_point(table, n_qd, D_values))
+    lead = co - tp
+    d_lo, d_hi, n_lo, n_hi = tp.columns.min(), tp.columns.max(), tp.index.min(), tp.index.max()
+    out = {"se_max": table["auc_140_se"].max(), "D_grid_min": d_lo, "D_grid_max": d_hi,
+           "n_qd_grid_min": n_lo, "n_qd_grid_max": n_hi, "bright_ratio": n_hi / n_qd,
+           "lead_still_bright": lead.loc[n_hi, d_lo], "lead_dim_fast": lead.loc[n_lo, d_hi],
+           "tp_reach_D": d_max.loc[n_qd, TRACKPY], "co_reach_D": d_max.loc[n_qd, COMPACT],
+           "tp_best_at_Dref": tp[D_ref].max(), "images_per_point": table["n_images"].max(),
+           "tp_drop_D12": cmp["TrackPy (sweep)"].iloc[0] - cmp["TrackPy (sweep)"].iloc[1],
+           "paper_tp_drop_D12": cmp["TrackPy (paper)"].iloc[0] - cmp["TrackPy (paper)"].iloc[1]}
+    for i, D in enumerate(D_values, 1):
+        out |= {f"D{i}": D, f"co_nqd_frac_D{i}": n_min.loc[D, COMPACT] / n_qd,
+                f"tp_minus_paper_se_D{i}": cmp.loc[D, "TrackPy - paper, in SE"],
+                f"co_minus_fcnn_D{i}": cmp.loc[D, "Compact (sweep)"] - cmp.loc[D, "FCNN (paper)"]}
+    return {k: float(v) for k, v in out.items()}

@@ -26,14 +26,18 @@ from qdloc.localise.frcnn import frcnn_locate
 from qdloc.localise.trackpy import TrackpyParams, brightest_per_frame, trackpy_locate
 from qdloc.sim.params import SimParams
 from qdloc.sim.simulate import Simulation
+from qdloc.study.bootstrap import bootstrap_se_row
 from qdloc.study.calibration import (
+    NqdFit,
     compare_rows,
     read_predictions,
+    row_difference,
     row_from_features,
+    row_to_json,
     simulate_test_set,
     write_table1,
 )
-from qdloc.study.constants import PAPER_TEST_SETS
+from qdloc.study.constants import CALIBRATION_SETS, PAPER_TEST_SETS, TOLERANCE
 
 __all__ = [
     "TP_NAME",
@@ -42,6 +46,21 @@ __all__ = [
     "METHOD_ORDER",
     "SHORT_NAMES",
     "test_set_table",
+    "set_seeds",
+    "calibration_record",
+    "distance_table",
+    "method_standard_errors",
+    "fig3_summary",
+    "table1_extra",
+    "describe_setup",
+    "shipped_unknowns",
+    "describe_fit",
+    "setup_glue",
+    "fit_glue",
+    "distance_glue",
+    "detection_glue",
+    "shortfall_glue",
+    "failure_glue",
     "provenance_table",
     "trackpy_metadata",
     "brightest_features",
@@ -79,6 +98,269 @@ def test_set_table() -> dict[str, dict[str, Any]]:
     return {k: {"n": n, "seed": s, "D_um2_per_s": D} for k, (n, s, D) in PAPER_TEST_SETS.items()}
 
 
+def set_seeds() -> dict[str, dict[str, int]]:
+    """Both seed lists: ``{"test": {name: seed}, "calibration": {name: seed}}`` (disjoint)."""
+    test = {k: s for k, (_, s, _) in PAPER_TEST_SETS.items()}
+    calib = {k: s for k, (_, s, _) in CALIBRATION_SETS.items()}
+    if set(test.values()) & set(calib.values()):
+        raise ValueError(f"test seeds {test} and calibration seeds {calib}: expected disjoint lists")
+    return {"test": test, "calibration": calib}
+
+
+def calibration_record(
+    fit: NqdFit,
+    choice: pd.Series,
+    params: SimParams,
+    trackpy_params: TrackpyParams,
+    admissible: Mapping[str, Sequence[Any]],
+    n_sweep: int,
+    test_row_at_fit: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """The held-out calibration as JSON, for ``table1.json``'s ``calibration`` entry.
+
+    Parameters
+    ----------
+    fit : NqdFit
+        :func:`qdloc.study.calibration.fit_n_qd` on the calibration sets.
+    choice : pandas.Series
+        :func:`qdloc.study.bootstrap.bootstrap_choice`: how often each grid value is picked.
+    params, trackpy_params
+        The current (shipped) values of the unknowns.
+    admissible : mapping
+        :func:`qdloc.study.calibration.admissible_values` of the sensitivity sweep.
+    n_sweep : int
+        Images per calibration set in that sweep.
+    test_row_at_fit : pandas.DataFrame, optional
+        TrackPy's row on the test sets at the held-out ``N_qd`` (when it differs from the current).
+
+    Returns
+    -------
+    dict
+    """
+    cur = shipped_unknowns(params, trackpy_params)
+    held = {**cur, "n_qd": fit.n_qd}
+    rec = {
+        "sets": {k: {"n": n, "seed": sd, "D_um2_per_s": D} for k, (n, sd, D) in CALIBRATION_SETS.items()},
+        "rule": ("N_qd: the grid value minimising the largest |TrackPy - paper| over the nine cells "
+                 "on the calibration sets; the other unknowns keep their plain values (focal plane, "
+                 "3-px margin, 7-px diameter, TrackPy's minmass) when these are admissible (within "
+                 f"{TOLERANCE} of the paper in every cell)"),
+        "n_per_set": fit.n_per_set, "n_qd_grid": [float(v) for v in fit.max_abs.index],
+        "max_abs_difference": {f"{v:g}": round(float(d), 4) for v, d in fit.max_abs.items()},
+        "bootstrap_choice": {f"{v:g}": float(f) for v, f in choice.items()},
+        "held_out": held, "current": cur,
+        "distance": {k: float(held[k]) - float(cur[k]) for k in cur},
+        "within_tolerance": fit.within_tolerance, "at_grid_edge": fit.at_grid_edge,
+        "row_on_calibration_sets": row_to_json(fit.row),
+        "sensitivity_n_per_set": int(n_sweep),
+        "admissible": {k: [float(v) for v in vs] for k, vs in admissible.items()},
+    }
+    if test_row_at_fit is not None:
+        rec["test_row_at_held_out_n_qd"] = row_to_json(test_row_at_fit)
+    return rec
+
+
+def distance_table(ours: pd.DataFrame, paper: pd.DataFrame, se: pd.DataFrame) -> pd.DataFrame:
+    """Ours, the paper's, their difference, its standard error and difference / SE, per cell.
+
+    Parameters
+    ----------
+    ours, paper, se : pandas.DataFrame
+        Rows (index D, columns eps); ``se`` the bootstrap standard errors of ``ours`` (the
+        paper's values carry none).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Lines ``ours``, ``paper``, ``difference``, ``SE``, ``difference / SE``; one column per cell.
+    """
+    diff = row_difference(ours, paper)
+    if not (se.index.equals(ours.index) and se.columns.equals(ours.columns)):
+        raise ValueError(f"se has index {list(se.index)} and columns {list(se.columns)}: "
+                         "expected those of ours")
+    if (se.to_numpy() <= 0).any():
+        raise ValueError("se: expected standard errors > 0 in every cell")
+    return rows_table({"ours": ours, "paper": paper, "difference": diff, "SE": se,
+                       "difference / SE": diff / se})
+
+
+def method_standard_errors(
+    preds: Mapping[str, Mapping[float, pd.DataFrame]],
+    test: Mapping[float, Simulation],
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """Bootstrap standard errors of every method's row (:func:`qdloc.study.bootstrap.bootstrap_se_row`).
+
+    Parameters
+    ----------
+    preds : mapping
+        ``{method: {D: predictions}}`` (:func:`method_predictions`).
+    test : mapping
+        ``{D: Simulation}``: the labels.
+    n_resamples, seed : int
+        As in :func:`qdloc.study.bootstrap.bootstrap_se_row` (the same resamples for every method).
+
+    Returns
+    -------
+    dict
+        ``{method: row of standard errors}``.
+    """
+    return {m: bootstrap_se_row({D: (p[D], test[D].centroids) for D in test}, n_resamples=n_resamples,
+                                seed=seed) for m, p in preds.items()}
+
+
+def fig3_summary(errors_nm: Mapping[str, np.ndarray], frames: Sequence[int],
+                 eps_nm: float = 210.0) -> dict[str, Any]:
+    """What Fig. 3 shows, in numbers: per method, the images within ``eps_nm`` and the worst one.
+
+    Parameters
+    ----------
+    errors_nm : mapping
+        ``{method: error of each image's top estimate, nm (NaN: none)}``.
+    frames : sequence of int
+        The images shown.
+    eps_nm : float
+
+    Returns
+    -------
+    dict
+        Flat, ready for glue: ``f3_n`` (images shown) and, per method (short name ``s`` of
+        :data:`SHORT_NAMES`), ``f3_within_s`` (images within ``eps_nm``), ``f3_worst_image_s``
+        and ``f3_worst_nm_s`` (an image without an estimate counts as not within and as the
+        worst, with ``f3_worst_nm_s`` = -1).
+    """
+    out: dict[str, Any] = {"f3_n": len(frames)}
+    for m, e in errors_nm.items():
+        sel = np.asarray(e, dtype=float)[list(frames)]
+        filled = np.where(np.isnan(sel), np.inf, sel)
+        k, s = int(np.argmax(filled)), SHORT_NAMES.get(m, m)
+        out.update({f"f3_within_{s}": int(np.sum(filled <= eps_nm)), f"f3_worst_image_{s}": int(frames[k]),
+                    f"f3_worst_nm_{s}": float(sel[k]) if np.isfinite(sel[k]) else -1.0})
+    return out
+
+
+def table1_extra(fit: NqdFit, choice: pd.Series, params: SimParams, trackpy_params: TrackpyParams,
+                 admissible: Mapping[str, Sequence[Any]], n_sweep: int, test_row_at_fit: pd.DataFrame,
+                 n_resamples: int, seed: int) -> dict[str, Any]:
+    """The entries ``seeds``, ``bootstrap`` and ``calibration`` of ``table1.json``.
+
+    Parameters
+    ----------
+    fit, choice, params, trackpy_params, admissible, n_sweep, test_row_at_fit
+        As in :func:`calibration_record`.
+    n_resamples, seed : int
+        The bootstrap's resamples per set and seed.
+
+    Returns
+    -------
+    dict
+    """
+    return {"seeds": set_seeds(),
+            "bootstrap": {"n_resamples": int(n_resamples), "seed": int(seed),
+                          "resampled": "images, within each test set", "statistic": "std (ddof=1)"},
+            "calibration": calibration_record(fit, choice, params, trackpy_params, admissible, n_sweep,
+                                              test_row_at_fit)}
+
+
+def setup_glue(params: SimParams) -> dict[str, Any]:
+    """Chapter 06's setting, for glue: tolerance, PSF, background, ``N_qd``, the test sets' D and sizes."""
+    sets = list(PAPER_TEST_SETS.values())
+    return {"tol": TOLERANCE, "sigma_xy": params.sigma_xy_um, "n_bkg": params.n_bkg, "n_qd": params.n_qd,
+            "peak": params.peak_signal, "D_a": sets[0][2], "D_c": sets[-1][2],
+            **{f"n_set_{i}": n for i, (n, _, _) in enumerate(sets)}}
+
+
+def describe_setup(params: SimParams, trackpy_params: TrackpyParams, trackpy_version: str) -> str:
+    """The shipped unknowns in two lines (``N_qd``, peak signal, start, TrackPy's settings)."""
+    p, t = params, trackpy_params
+    return (f"N_qd = {p.n_qd} (peak signal {p.peak_signal:.2f} photons, N_bkg = {p.n_bkg}), start margin = "
+            f"{p.start_margin_px} px, start z spread = {p.start_z_sd_um} um\nTrackPy {trackpy_version}: "
+            f"diameter = {t.diameter} px, minmass = {t.minmass}")
+
+
+def shipped_unknowns(params: SimParams, trackpy_params: TrackpyParams, n_qd: bool = True) -> dict[str, float]:
+    """The unknowns' values: ``n_qd`` (unless ``n_qd=False``), ``start_z_sd_um``, ``start_margin_px``,
+    ``diameter``, ``minmass``."""
+    out = {"n_qd": params.n_qd} if n_qd else {}
+    return {**out, "start_z_sd_um": params.start_z_sd_um, "start_margin_px": params.start_margin_px,
+            "diameter": trackpy_params.diameter, "minmass": trackpy_params.minmass}
+
+
+def describe_fit(fit: NqdFit, choice: pd.Series, params: SimParams) -> str:
+    """The held-out fit as a table (largest difference, share of bootstrap picks) and one line."""
+    t = pd.DataFrame({"max |ours - paper|": fit.max_abs, "picked by the bootstrap": choice})
+    return (t.rename_axis("N_qd").round(3).to_string() + f"\nheld-out fit: N_qd = {fit.n_qd:g} (shipped: "
+            f"{params.n_qd:g}, distance {fit.n_qd - params.n_qd:+g}); within {TOLERANCE} in every cell: "
+            f"{fit.within_tolerance}")
+
+
+def fit_glue(fit: NqdFit, choice: pd.Series, params: SimParams, n_resamples: int = 200,
+             seed: int = 0) -> dict[str, Any]:
+    """The held-out fit in numbers, for glue (percentages of resamples, 0-100).
+
+    Parameters
+    ----------
+    fit : NqdFit
+    choice : pandas.Series
+        :func:`qdloc.study.bootstrap.bootstrap_choice`'s output.
+    params : SimParams
+        The shipped values (``params.n_qd`` must be on the grid).
+    n_resamples, seed : int
+        For the bootstrap standard errors of the fit's row on the calibration sets (``calib_se``:
+        their mean over the cells).
+
+    Returns
+    -------
+    dict
+    """
+    calib_se = bootstrap_se_row(fit.features[fit.n_qd], n_resamples=n_resamples, seed=seed)
+    if params.n_qd not in fit.max_abs.index:
+        raise ValueError(f"params.n_qd={params.n_qd} is not on the fit's grid {list(fit.max_abs.index)}")
+    grid = list(fit.max_abs.index)
+    return {"n_calib": -1 if fit.n_per_set is None else fit.n_per_set,
+            "calib_se": float(calib_se.to_numpy().mean()), "fit_nqd": fit.n_qd,
+            "fit_dist": fit.n_qd - params.n_qd, "fit_max": float(fit.max_abs[fit.n_qd]),
+            "cur_max_calib": float(fit.max_abs[params.n_qd]), "pick_fit": 100 * float(choice[fit.n_qd]),
+            "pick_cur": 100 * float(choice[params.n_qd]), "pick_min": 100 * float(choice.min()),
+            "grid_lo": min(grid), "grid_hi": max(grid)}
+
+
+def distance_glue(dist: pd.DataFrame, worst_fit: float) -> dict[str, Any]:
+    """:func:`distance_table` in numbers, for glue: worst difference, standard errors, largest z."""
+    return {"worst": float(dist.loc["difference"].abs().max()), "worst_fit": float(worst_fit),
+            "se_min": float(dist.loc["SE"].min()), "se_max": float(dist.loc["SE"].max()),
+            "z_max": float(dist.loc["difference / SE"].abs().max())}
+
+
+def detection_glue(det: pd.DataFrame) -> dict[str, Any]:
+    """:func:`detection_table`'s ranges, for glue: features per image, RMSE, largest precision."""
+    return {"feat_lo": float(det["features_per_image"].min()), "feat_hi": float(det["features_per_image"].max()),
+            "rmse_lo": float(det["rmse_lat_nm"].min()), "rmse_hi": float(det["rmse_lat_nm"].max()),
+            "prec_max": float(det["precision"].max())}
+
+
+def shortfall_glue(cells: Sequence[Mapping[str, Any]], se: pd.DataFrame) -> dict[str, Any]:
+    """:func:`shortfalls` in numbers, for glue: cells, cells at least our Keypoint R-CNN, cells short
+    of the paper's FCNN, the largest shortfall and the largest in units of ``se`` (the compact's)."""
+    z = [c["shortfall_vs_paper_fcnn"] / float(se.loc[c["D_um2_per_s"], c["eps_nm"]]) for c in cells]
+    return {"n_cells": len(cells), "n_ge_ours": int(sum(c["ge_ours_krcnn"] for c in cells)),
+            "n_short": int(sum(not c["ge_paper_fcnn"] for c in cells)),
+            "short_max": float(max(c["shortfall_vs_paper_fcnn"] for c in cells)), "short_z": float(max(z))}
+
+
+def failure_glue(failures: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`qdloc.study.errors.failure_factors` in numbers, for glue: TrackPy's failure rate (%),
+    how much more often the networks' failures lie near the edge, or on a wide path, than the images
+    do (the smaller of the two networks' ratios), and the largest share out of focus."""
+    fm, whole = failures["methods"], failures["set"]
+    nets = [m for m in fm if m != TP_NAME]
+    return {"tp_fail": 100 * fm[TP_NAME]["fail_fraction"],
+            "edge_lo": min(fm[m]["near_edge_in_fail"] / whole["near_edge"] for m in nets),
+            "wide_lo": min(fm[m]["wide_path_in_fail"] / whole["wide_path"] for m in nets),
+            "focus_max": max(v["out_of_focus_in_fail"] for v in fm.values())}
+
+
 def provenance_table(
     params: SimParams, trackpy_params: TrackpyParams, trackpy_version: str
 ) -> pd.DataFrame:
@@ -111,7 +393,9 @@ def provenance_table(
         ("D of the test sets", ", ".join(f"{D:g}" for _, _, D in sets) + " um^2/s", "paper §2"),
         ("test set sizes", ", ".join(str(n) for n, _, _ in sets), "paper §4.1"),
         ("test set seeds", ", ".join(str(s) for _, s, _ in sets), "this project"),
-        ("N_qd", f"{p.n_qd}", "this calibration"),
+        ("calibration set seeds", ", ".join(str(s) for _, s, _ in CALIBRATION_SETS.values()),
+         "this project (disjoint)"),
+        ("N_qd", f"{p.n_qd}", "calibration on the test sets (held-out fit below)"),
         ("start x, y", f"uniform, margin {p.start_margin_px} px", "this calibration"),
         ("start z", z, "this calibration"),
         ("TrackPy diameter", f"{tpp.diameter} px", "this calibration (PSF)"),

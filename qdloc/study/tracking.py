@@ -31,6 +31,8 @@ __all__ = [
     "max_abs_rel_bias",
     "beats_at_every_D",
     "frames_before_exit",
+    "setup_glue",
+    "bias_claims",
     "tracking_results",
     "write_tracking_results",
 ]
@@ -159,6 +161,83 @@ def frames_before_exit(centroids: np.ndarray, params: SimParams,
     return pd.Series(out, name="mean frames before the first exit").rename_axis("margin_px")
 
 
+def setup_glue(params: SimParams, R: float, steps: pd.DataFrame, false_alarm: float) -> dict[str, Any]:
+    """The numbers of the chapter's opening prose: field, blur coefficient, steps per frame.
+
+    Parameters
+    ----------
+    params : SimParams
+        The movies' parameters.
+    R : float
+        The scanner's motion-blur coefficient.
+    steps : DataFrame
+        :func:`frame_steps` (``D_um2_per_s``, ``step_px``).
+    false_alarm : float
+        The detection threshold's false-alarm rate.
+
+    Returns
+    -------
+    dict
+        ``height_px``, ``width_px``, ``frame_ms``, ``R``, ``R_uniform`` (1/6), ``false_alarm_pct``
+        and ``step_D<d>_px`` for every D of ``steps`` (``.`` written ``p``: ``step_D0p5_px``).
+    """
+    out: dict[str, Any] = {"height_px": params.height_px, "width_px": params.width_px,
+                           "frame_ms": params.frame_period_s * 1e3, "R": float(R),
+                           "R_uniform": 1 / 6, "false_alarm_pct": 100 * false_alarm}
+    for d, s in zip(steps["D_um2_per_s"], steps["step_px"], strict=True):
+        out[f"step_D{float(d):g}_px".replace(".", "p")] = float(s)
+    return out
+
+
+def bias_claims(table: pd.DataFrame, large_D: float = 2.0) -> tuple[dict[str, bool], dict[str, float]]:
+    """What the chapter says about the bias table, as checkable flags and the numbers behind them.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`qdloc.study.diffusion.bias_table` with the methods truth, compact, frcnn, trackpy.
+    large_D : float
+        "Large D": the true D from which the truth's tracks are said to come out low.
+
+    Returns
+    -------
+    flags : dict
+        ``censoring_helps_truth`` (the censored bias is smaller than the uncensored one at
+        every D), ``truth_low_at_large_D`` (negative bias at every D >= ``large_D``),
+        ``compact_sigma_grows`` (the compact's static error increases with D),
+        ``frcnn_wider_than_compact`` (larger standard error at every D),
+        ``trackpy_sigma_over_100nm`` (TrackPy's fitted static error above 100 nm at every D).
+    numbers : dict
+        ``truth_worst_low_pct`` (the truth's most negative bias at large D, %),
+        ``compact_sigma_lo_nm``, ``compact_sigma_hi_nm`` (at the smallest and largest D),
+        ``trackpy_sigma_min_nm``.
+    """
+    w = {c: table.pivot(index="D_true", columns="method", values=c)
+         for c in ("rel_bias", "rel_bias_uncensored", "sigma_nm", "D_err_um2_per_s")}
+    missing = sorted({"truth", "compact", "frcnn", "trackpy"} - set(w["rel_bias"]))
+    if missing:
+        raise ValueError(f"methods {missing} are not in the table: expected truth, compact, "
+                         "frcnn and trackpy")
+    large = w["rel_bias"].index >= large_D
+    sig = w["sigma_nm"]
+    flags = {
+        "censoring_helps_truth": bool((w["rel_bias"]["truth"].abs()
+                                       < w["rel_bias_uncensored"]["truth"].abs()).all()),
+        "truth_low_at_large_D": bool((w["rel_bias"]["truth"][large] < 0).all()),
+        "compact_sigma_grows": bool(np.all(np.diff(sig["compact"].to_numpy()) > 0)),
+        "frcnn_wider_than_compact": bool((w["D_err_um2_per_s"]["frcnn"]
+                                          > w["D_err_um2_per_s"]["compact"]).all()),
+        "trackpy_sigma_over_100nm": bool((sig["trackpy"] > 100).all()),
+    }
+    numbers = {
+        "truth_worst_low_pct": float(-100 * w["rel_bias"]["truth"][large].min()),
+        "compact_sigma_lo_nm": float(sig["compact"].iloc[0]),
+        "compact_sigma_hi_nm": float(sig["compact"].iloc[-1]),
+        "trackpy_sigma_min_nm": float(sig["trackpy"].min()),
+    }
+    return flags, numbers
+
+
 def _round(v: Any) -> Any:
     return round(float(v), 5) if isinstance(v, float | np.floating) else v
 
@@ -166,7 +245,7 @@ def _round(v: Any) -> Any:
 def tracking_results(table: pd.DataFrame, detector: pd.DataFrame, params: SimParams,
                      edge_px: float, n_movies: Mapping[str, int], n_frames: int,
                      seed: int, methods: Sequence[str] = ("truth", "compact", "frcnn", "trackpy"),
-                     ) -> dict[str, Any]:
+                     pixels: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Chapter 07's results: the clocks, the bias table, its summary and the detector study.
 
     Parameters
@@ -185,6 +264,8 @@ def tracking_results(table: pd.DataFrame, detector: pd.DataFrame, params: SimPar
         Frames per movie, the movies' seed.
     methods : strings
         The methods summarised (``max_abs_rel_bias_0.5_to_2``).
+    pixels : mapping, optional
+        :func:`qdloc.study.pixel_diffusion.pixel_summary` of D from the pixels (``pixels``).
 
     Returns
     -------
@@ -204,6 +285,7 @@ def tracking_results(table: pd.DataFrame, detector: pd.DataFrame, params: SimPar
                                       for m, v in max_abs_rel_bias(table, methods).items()},
         "compact_beats_trackpy_at_every_D": beats_at_every_D(table, "compact", "trackpy"),
         "detector_auc": detector.to_dict("records"),
+        **({"pixels": dict(pixels)} if pixels is not None else {}),
     }
 
 

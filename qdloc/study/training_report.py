@@ -9,7 +9,8 @@ The chapter reads a trained model folder (``compact.pt``, ``history.csv``,
 - how the network scores next to the paper's FCNN (:func:`paper_comparison`);
 - how far it is from the floor, and what more light would buy (:func:`nqd_scan_summary`).
 
-:func:`training_results` gathers the chapter's numbers for ``05_training.json``.
+:func:`training_results` gathers the chapter's numbers for ``05_training.json``;
+:func:`model_values`, :func:`view_summary` and :func:`scan_agreement` those its prose quotes.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qdloc.data.presets import PAPER_PRESET, PAPER_TEST_NAMES
 from qdloc.localise import compact
 from qdloc.localise.checkpoints import load_model_file
+from qdloc.localise.frcnn import PROFILES as FRCNN_PROFILES
 from qdloc.sim.params import SimParams
 from qdloc.sim.simulate import simulate
 
@@ -42,6 +45,9 @@ __all__ = [
     "crlb_mean_distance_nm",
     "nqd_scan_summary",
     "training_results",
+    "model_values",
+    "view_summary",
+    "scan_agreement",
 ]
 
 _EPS_COLUMNS = {70.0: "auc_70nm", 140.0: "auc_140nm", 210.0: "auc_210nm"}
@@ -363,7 +369,8 @@ def nqd_scan_summary(
         ``first``: the smallest of them (None if none) and ``first_ratio``, it over
         ``calibrated_n_qd`` (NaN if none); ``lo``, ``hi``: the scan's range;
         ``crlb_fall`` and ``error_fall``: how many times the still-dot bound and the
-        network's mean error (over the D) fall from ``lo`` to ``hi``.
+        network's mean error (over the D) fall from ``lo`` to ``hi``; ``monotone``: whether every
+        AUC cell (each D and tolerance) rises with each step of N_qd.
     """
     if not calibrated_n_qd > 0:
         raise ValueError(f"calibrated_n_qd={calibrated_n_qd!r} is not allowed: expected > 0")
@@ -380,8 +387,10 @@ def nqd_scan_summary(
     e = scan.groupby("n_qd")["mean_error_nm"].mean()
     first = min(beats, default=None)
     ratio = math.nan if first is None else first / calibrated_n_qd
+    steps = scan.sort_values("n_qd").groupby("D")[list(_EPS_COLUMNS.values())].diff()
     return {"beats": beats, "first": first, "first_ratio": ratio, "lo": lo, "hi": hi,
-            "crlb_fall": float(c[lo] / c[hi]), "error_fall": float(e[lo] / e[hi])}
+            "crlb_fall": float(c[lo] / c[hi]), "error_fall": float(e[lo] / e[hi]),
+            "monotone": bool((steps.dropna() > 0).all().all())}
 
 
 def _round_nested(d: Mapping, digits: int) -> dict:
@@ -455,3 +464,104 @@ def training_results(
 
 def _row_json(row: pd.DataFrame) -> dict[str, dict[str, float]]:
     return {f"{D:g}": {f"{e:g}": float(row.loc[D, e]) for e in row.columns} for D in row.index}
+
+
+def model_values(run: CompactRun, D_line: float = 1.0) -> dict[str, Any]:
+    """The numbers chapter 05's prose quotes about the images, the network and its training.
+
+    Parameters
+    ----------
+    run : CompactRun
+        :func:`load_compact_run`'s.
+    D_line : float
+        Diffusion coefficient (µm²/s) of ``line_move_nm``.
+
+    Returns
+    -------
+    dict
+        The image (``height_px``, ``width_px``, ``psf_px`` = σ_xy in pixels, ``psf_nm``,
+        ``n_bkg``); the network's grid (``padded_height_px``, ``padded_width_px``, ``grid_h``,
+        ``grid_w``, ``n_cells``: the image padded to even sides in 2 x 2 cells), ``dilations``
+        (text) and ``receptive_px`` (stem and dilated 3 x 3 convolutions, in pixels); one line
+        (``line_us``, its ``line_dwells`` steps and ``line_move_nm``, the rms displacement per
+        axis at ``D_line``); the training (``train_D_lo``, ``train_D_hi``, ``beta``, ``epochs``,
+        ``best_epoch``, ``train_min`` (the sum of the recorded epoch times), ``threads``,
+        ``val_images``) and the paper's (``paper_epochs``, and per test set *i* = 1, 2, 3
+        ``Di`` and ``test_ni``).
+    """
+    p, c = run.params, run.config
+    ph, pw = p.height_px + p.height_px % 2, p.width_px + p.width_px % 2
+    line_s = p.width_px * p.dwell_s
+    hs = history_summary(run.history, c.images_per_epoch)
+    out = {"height_px": p.height_px, "width_px": p.width_px, "psf_px": p.sigma_xy_um / p.pixel_size_um,
+           "psf_nm": 1000 * p.sigma_xy_um, "n_bkg": p.n_bkg, "padded_height_px": ph,
+           "padded_width_px": pw, "grid_h": ph // 2, "grid_w": pw // 2, "n_cells": ph * pw // 4,
+           "dilations": ", ".join(str(d) for d in c.dilations),
+           "receptive_px": 2 * (3 + 2 * sum(c.dilations)), "line_us": 1e6 * line_s,
+           "line_dwells": p.width_px - 1, "line_move_nm": 1000 * math.sqrt(2 * D_line * line_s),
+           "train_D_lo": c.D_range_um2_per_s[0], "train_D_hi": c.D_range_um2_per_s[1],
+           "beta": c.beta, "epochs": hs["epochs"], "best_epoch": int(run.meta["best_epoch"]),
+           "train_min": hs["train_s"] / 60, "threads": int(run.meta["threads"]),
+           "val_images": PAPER_PRESET["val"].n, "paper_epochs": FRCNN_PROFILES["paper"].epochs}
+    for i, name in enumerate(PAPER_TEST_NAMES, 1):
+        out |= {f"D{i}": float(PAPER_PRESET[name].D), f"test_n{i}": PAPER_PRESET[name].n}
+    return out
+
+
+def view_summary(views_table: pd.DataFrame, still: str = "D=0") -> dict[str, float]:
+    """How much each view of :func:`view_errors` costs, relative to the plain images, in per cent.
+
+    Parameters
+    ----------
+    views_table : pandas.DataFrame
+        :func:`view_errors`'s table: rows ``identity``, ``flip_x``, ``flip_y``, ``rot180``;
+        columns ``D=...`` in increasing D, ``still`` among them.
+    still : str
+        The column of the dot that does not move.
+
+    Returns
+    -------
+    dict
+        ``still_max_pct``: the largest change of any view for the still dot (absolute);
+        ``mirror_max_pct``: of the mirror in x at any D (absolute); ``reverse_min_pct``,
+        ``reverse_max_pct``: the smallest and largest cost of the views that reverse the order
+        of the lines (``flip_y``, ``rot180``) for a moving dot; ``reverse_slow_max_pct`` and
+        ``reverse_fast_min_pct``: their largest at the slowest moving D, smallest at the fastest.
+    """
+    need = {"identity", "flip_x", "flip_y", "rot180"}
+    if not need <= set(views_table.index) or still not in views_table.columns:
+        raise ValueError(f"views_table has rows {list(views_table.index)} and columns "
+                         f"{list(views_table.columns)}: expected rows {sorted(need)} and a column {still!r}")
+    rel = 100 * (views_table / views_table.loc["identity"] - 1)
+    reverse = rel.loc[["flip_y", "rot180"]].drop(columns=still)
+    if reverse.empty:
+        raise ValueError(f"views_table has no moving dot: expected a column other than {still!r}")
+    return {"still_max_pct": float(rel[still].abs().max()),
+            "mirror_max_pct": float(rel.loc["flip_x"].abs().max()),
+            "reverse_min_pct": float(reverse.min().min()), "reverse_max_pct": float(reverse.max().max()),
+            "reverse_slow_max_pct": float(reverse.iloc[:, 0].max()),
+            "reverse_fast_min_pct": float(reverse.iloc[:, -1].min())}
+
+
+def scan_agreement(scan: pd.DataFrame, ours: pd.DataFrame, n_qd: float) -> float:
+    """Largest AUC difference between the N_qd scan's row ``n_qd`` and the shipped model's cells.
+
+    Parameters
+    ----------
+    scan : pandas.DataFrame
+        ``nqd_scan.csv`` (``n_qd``, ``D``, ``auc_70nm`` .. ``auc_210nm``).
+    ours : pandas.DataFrame
+        :func:`paper_comparison`'s ``ours`` (index D, columns 70.0, 140.0, 210.0).
+    n_qd : float
+        The scan's row to compare (the model's N_qd).
+
+    Returns
+    -------
+    float
+        ``max |scan - ours|`` over the cells of ``ours``.
+    """
+    _need_columns(scan, {"n_qd", "D", *_EPS_COLUMNS.values()}, "scan")
+    row = scan[np.isclose(scan["n_qd"], n_qd)].set_index("D")
+    if row.empty or not set(ours.index) <= set(row.index):
+        raise ValueError(f"n_qd={n_qd!r}: expected a scan row for every D of {list(ours.index)}")
+    return float(max(abs(row.loc[D, _EPS_COLUMNS[e]] - ours.loc[D, e]) for D in ours.index for e in ours.columns))
