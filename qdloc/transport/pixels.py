@@ -51,8 +51,11 @@ frames) and comes out at 0.59 µm²/s, movie 2's wanders off (0.84 times) and co
 A dot brighter than the model expects is read as a slow one. With z made irrelevant
 (``sigma_z_um`` = 100 µm, ``n_qd`` scaled to keep the peak) the same walks give pooled
 estimates 0.9 % low at D = 0.5 and 5.2 % high at D = 2, and 27 of 32 per-movie intervals
-(84 %) hold the truth. The remedy is z as a state of the chain (a few |z| nodes with their own
-walk), at a few times the cost.
+(84 %) hold the truth; at D = 3 on 24 movies, 0.9 % low with 22 of 24 intervals (92 %)
+holding it, so the line-level approximation is not what biases the estimate. The remedy is z as
+a state of the chain: a prototype with 17 nodes of ``abs(z)`` (0.4 µm apart, the simulator's
+free z walk folded, Eq. 1's z factor per node) was 15-24 times slower (27 against 394 frames/s
+at D = 1) and was not finished or measured at high D; it is not in this module.
 """
 
 from __future__ import annotations
