@@ -246,7 +246,6 @@ def test_scan_animation_bare_trajectory_needs_params():
 
 
 def test_explorer_redraws_on_each_slider():
-    pytest.importorskip("ipywidgets")
     box = photons.explorer(SMALL, D=0.5, seed=1)
     assert set(box.sliders) == {"D", "n_qd", "seed"}
     assert box.sliders["D"].value == 0.5
