@@ -32,16 +32,6 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )
 
 
-def run_main(capsys, *args: str) -> tuple[int, str, str]:
-    """``qdloc ARGS`` in this process: (exit status, stdout, stderr)."""
-    try:
-        rc = main(list(args))
-    except SystemExit as exc:  # argparse: --help, usage errors
-        rc = exc.code
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "set"
@@ -69,8 +59,8 @@ def small_set(tmp_path_factory) -> Path:
 # help and errors
 # --------------------------------------------------------------------------
 @pytest.mark.parametrize("cmd", [[], ["simulate"], ["concat"], ["localize"], ["evaluate"]])
-def test_help_exits_0(capsys, cmd):
-    rc, out, err = run_main(capsys, *cmd, "--help")
+def test_help_exits_0(run_main, cmd):
+    rc, out, err = run_main(*cmd, "--help")
     assert rc == 0
     assert out.startswith("usage: qdloc")
     assert err == ""
@@ -116,10 +106,10 @@ def test_python_m_qdloc_runs_the_cli():
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(
-    capsys, tmp_path, monkeypatch, args, needle
+    run_main, tmp_path, monkeypatch, args, needle
 ):
     monkeypatch.chdir(tmp_path)
-    rc, out, err = run_main(capsys, *args)
+    rc, out, err = run_main(*args)
     assert rc == 2
     assert len(err.splitlines()) == 1, err
     assert err.startswith("qdloc"), err
@@ -168,23 +158,22 @@ def test_errors_have_no_traceback_in_a_real_process(tmp_path, small_set):
 # --------------------------------------------------------------------------
 # simulate
 # --------------------------------------------------------------------------
-def test_simulate_writes_a_set_and_does_not_overwrite_it(capsys, small_set):
+def test_simulate_writes_a_set_and_does_not_overwrite_it(run_main, small_set):
     ds = load_dataset(small_set)
     assert len(ds) == 200
     assert ds.seed == 7
     assert np.all(ds.D == 1.0)
     before = {f: (small_set / f).read_bytes() for f in FILES}
-    rc, _, err = run_main(capsys, "simulate", "--n", "50", "--out", str(small_set), "--no-progress")
+    rc, _, err = run_main("simulate", "--n", "50", "--out", str(small_set), "--no-progress")
     assert rc == 2
     assert "--force" in err
     assert {f: (small_set / f).read_bytes() for f in FILES} == before
 
 
-def test_force_and_params_json_reproduce_a_set(capsys, tmp_path, small_set):
+def test_force_and_params_json_reproduce_a_set(run_main, tmp_path, small_set):
     # a set's params.json given back as --params, with the same n/seed/D, gives the same bytes
     again = tmp_path / "again"
     rc, _, _ = run_main(
-        capsys,
         "simulate",
         "--n",
         "200",
@@ -201,7 +190,6 @@ def test_force_and_params_json_reproduce_a_set(capsys, tmp_path, small_set):
     assert rc == 0
     assert all(filecmp.cmp(small_set / f, again / f, shallow=False) for f in FILES)
     rc, _, _ = run_main(
-        capsys,
         "simulate",
         "--n",
         "20",
@@ -221,18 +209,17 @@ def test_force_and_params_json_reproduce_a_set(capsys, tmp_path, small_set):
     assert ds.params.start_z_sd_um == 0.5
 
 
-def test_shards_and_concat_on_the_command_line(capsys, tmp_path):
+def test_shards_and_concat_on_the_command_line(run_main, tmp_path):
     common = ["--n", "600", "--seed", "4", "--D-range", "0.75", "1.75", "--no-progress"]
-    assert run_main(capsys, "simulate", *common, "--out", str(tmp_path / "whole"))[0] == 0
+    assert run_main("simulate", *common, "--out", str(tmp_path / "whole"))[0] == 0
     for i in range(3):
         assert (
             run_main(
-                capsys, "simulate", *common, "--shard", f"{i}/3", "--out", str(tmp_path / f"s{i}")
+                "simulate", *common, "--shard", f"{i}/3", "--out", str(tmp_path / f"s{i}")
             )[0]
             == 0
         )
     rc, _, _ = run_main(
-        capsys,
         "concat",
         *(str(tmp_path / f"s{i}") for i in range(3)),
         "--out",
@@ -294,12 +281,11 @@ def test_killed_simulate_leaves_no_set_and_a_later_run_succeeds(tmp_path):
 # --------------------------------------------------------------------------
 # localize / evaluate
 # --------------------------------------------------------------------------
-def test_evaluate_perfect_predictions(capsys, tmp_path, small_set):
+def test_evaluate_perfect_predictions(run_main, tmp_path, small_set):
     lab = pd.read_csv(small_set / "labels.csv")
     pred = pd.DataFrame({"frame": np.arange(len(lab)), "x": lab.x_px, "y": lab.y_px, "score": 1.0})
     pred.to_csv(tmp_path / "perfect.csv", index=False)
     rc, out, _ = run_main(
-        capsys,
         "evaluate",
         "--pred",
         str(tmp_path / "perfect.csv"),
@@ -319,17 +305,17 @@ def test_evaluate_perfect_predictions(capsys, tmp_path, small_set):
     assert res["f1_integral"] > 0.99
     pred.drop(columns="score").to_csv(tmp_path / "noscore.csv", index=False)
     rc, _, err = run_main(
-        capsys, "evaluate", "--pred", str(tmp_path / "noscore.csv"), "--truth", str(small_set)
+        "evaluate", "--pred", str(tmp_path / "noscore.csv"), "--truth", str(small_set)
     )
     assert rc == 2
     assert "score" in err
     assert len(err.splitlines()) == 1
 
 
-def test_localize_refuses_rgb(capsys, tmp_path):
+def test_localize_refuses_rgb(run_main, tmp_path):
     tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((16, 16, 3), np.uint8), photometric="rgb")
     rc, _, err = run_main(
-        capsys, "localize", str(tmp_path / "rgb.tif"), "-o", str(tmp_path / "l.csv")
+        "localize", str(tmp_path / "rgb.tif"), "-o", str(tmp_path / "l.csv")
     )
     assert rc == 2
     assert "RGB" in err
@@ -347,12 +333,12 @@ def test_localize_refuses_a_truncated_stack_naming_both_page_counts(tmp_path, sm
     assert not (tmp_path / "l.csv").exists()
 
 
-def test_localize_refuses_non_finite_pixels_naming_the_first_bad_frame(capsys, tmp_path):
+def test_localize_refuses_non_finite_pixels_naming_the_first_bad_frame(run_main, tmp_path):
     stack = np.full((5, 24, 25), 3.0, np.float32)
     stack[3:] = np.nan  # the all-NaN stack's case, two frames of it
     tifffile.imwrite(tmp_path / "nan.tif", stack, imagej=True, metadata={"axes": "TYX"})
     rc, _, err = run_main(
-        capsys, "localize", str(tmp_path / "nan.tif"), "-o", str(tmp_path / "l.csv")
+        "localize", str(tmp_path / "nan.tif"), "-o", str(tmp_path / "l.csv")
     )
     assert rc == 2
     assert len(err.splitlines()) == 1
@@ -412,10 +398,10 @@ def test_methods_table_names_importable_functions():
         assert func.isidentifier()
 
 
-def test_localize_then_evaluate_round_trip(capsys, tmp_path, small_set):
+def test_localize_then_evaluate_round_trip(run_main, tmp_path, small_set):
     locs = tmp_path / "locs.csv"
     rc, out, _ = run_main(
-        capsys, "localize", str(small_set / "images.tif"), "--method", "trackpy", "-o", str(locs)
+        "localize", str(small_set / "images.tif"), "--method", "trackpy", "-o", str(locs)
     )
     assert rc == 0
     df = pd.read_csv(locs)
@@ -425,7 +411,6 @@ def test_localize_then_evaluate_round_trip(capsys, tmp_path, small_set):
     assert df.x.between(-0.5, 24.5).all()
     assert df.y.between(-0.5, 23.5).all()
     rc, out, _ = run_main(
-        capsys,
         "evaluate",
         "--pred",
         str(locs),
