@@ -38,7 +38,6 @@ zoom_line = 0  # the timing diagram zooms on the change from this line to the ne
 results_dir = "../data/results"
 
 # %% tags=["hide-input"]
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import HTML
 
@@ -47,15 +46,11 @@ from qdloc.io import write_results
 from qdloc.plots.glue import glue_all
 from qdloc.plots.scanner import plot_beam_path, plot_timing, scan_animation
 from qdloc.sim.scanner import beam_state_at, pixel_start_times_s, sample_intervals_s
-from qdloc.study.simulator_checks import results_text, scanner_timing
+from qdloc.study import simulator_checks as sc
 
 # %%
 params = PAPER
-print(
-    f"image: {params.height_px} lines x {params.width_px} pixels "
-    f"of {params.pixel_size_um * 1e3:g} nm"
-)
-print(f"dwell tau_d = {params.dwell_s * 1e6:g} us, retrace tau_r = {params.retrace_s * 1e3:g} ms")
+print(sc.describe_scan(params))
 
 # %% [markdown]
 # ## The raster scan
@@ -80,18 +75,8 @@ print(f"dwell tau_d = {params.dwell_s * 1e6:g} us, retrace tau_r = {params.retra
 
 # %%
 t = pixel_start_times_s(params)
-timing = scanner_timing(params)
-print(f"line period  T_line  = {timing['line_period_s'] * 1e3:.4f} ms")
-print(f"frame time   T_frame = {timing['frame_time_s'] * 1e3:.4f} ms")
-print(f"first pixel of the second line (i = 1) starts at t = {t[1, 0] * 1e3:.4f} ms")
-print(
-    f"last pixel (i, j) = ({params.height_px - 1}, {params.width_px - 1}) "
-    f"starts at t = {t[-1, -1] * 1e3:.4f} ms"
-)
-print(
-    f"time spent recording: {timing['recording_time_s'] * 1e3:.4f} ms, "
-    f"i.e. {100 * timing['duty_cycle']:.2f} % of the frame"
-)
+timing = sc.scanner_timing(params)
+print(sc.describe_timing(timing, params))
 glue_all({"duty_pct": 100 * timing["duty_cycle"], "retrace_ms": 1e3 * params.retrace_s})
 
 # %% [markdown]
@@ -103,10 +88,8 @@ glue_all({"duty_pct": 100 * timing["duty_cycle"], "retrace_ms": 1e3 * params.ret
 # Fig. 4b: each line is swept at constant speed (solid), the retrace (dashed) brings the
 # beam back to the start of the next line.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 ax = plot_beam_path(params)
-plt.show()
 
 # %% [markdown]
 # ## Two clocks
@@ -127,12 +110,7 @@ plt.show()
 
 # %%
 dt = sample_intervals_s(params)
-print(f"fast clock: {timing['fast_clock_s'] * 1e6:.4f} us, {timing['n_fast_intervals']} intervals")
-print(f"slow clock: {timing['slow_clock_s'] * 1e3:.4f} ms, {timing['n_slow_intervals']} intervals")
-print(
-    "intervals = differences of the start times (within 1e-15 s):",
-    timing["checks"]["intervals_are_start_time_differences"],
-)
+print(sc.describe_clocks(timing))
 assert timing["n_fast_intervals"] + timing["n_slow_intervals"] == params.n_pixels - 1
 assert timing["checks"]["intervals_are_start_time_differences"]
 
@@ -143,10 +121,8 @@ assert timing["checks"]["intervals_are_start_time_differences"]
 # places the beam at the pixel centre for the whole dwell (thick steps) — the continuous
 # sweep (thin line) passes through the same point in the middle of the dwell.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 fig, axes = plot_timing(params, n_lines=3, line=zoom_line)
-plt.show()
 
 # %% [markdown]
 # ## The scan, animated
@@ -157,8 +133,7 @@ plt.show()
 # between lines, while the beam retraces. The animation is embedded as HTML, so it plays
 # in the static book too.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 sim = simulate(1, params, seed=seed, D=D)
 anim = scan_animation(sim, lines_per_frame=lines_per_frame)
 HTML(anim.to_jshtml())
@@ -170,7 +145,7 @@ HTML(anim.to_jshtml())
 
 # %%
 write_results(results_dir, "01_scanner_timing.json", timing)
-print(results_text(timing, digits=9))
+print(sc.results_text(timing, digits=9))
 assert all(timing["checks"].values()), timing["checks"]
 
 # %% [markdown]
@@ -183,11 +158,9 @@ assert all(timing["checks"].values()), timing["checks"]
 # Solution:
 
 # %% tags=["hide-input"]
-big = params.replace(height_px=512, width_px=512)
-big_frame_s = big.frame_time_s
-big_duty = big.n_pixels * big.dwell_s / big_frame_s
-print(f"512 x 512 frame: {big_frame_s:.6f} s, recording {100 * big_duty:.2f} % of it")
-assert np.isclose(big_frame_s, 512 * (512 * 2e-6 + 1.1e-3))
+big = sc.scanner_timing(params.replace(height_px=512, width_px=512))
+print(f"512 x 512 frame: {big['frame_time_s']:.6f} s, recording {100 * big['duty_cycle']:.2f} % of it")
+assert np.isclose(big["frame_time_s"], 512 * (512 * 2e-6 + 1.1e-3))
 
 # %% [markdown]
 # **2.** Where is the beam at $t = 10$ ms after the start of the frame: is it recording a
@@ -198,11 +171,7 @@ assert np.isclose(big_frame_s, 512 * (512 * 2e-6 + 1.1e-3))
 
 # %% tags=["hide-input"]
 state = beam_state_at(params, 10e-3)
-print(
-    f"t = 10 ms: line {state['line']}, {state['into_line_s'] * 1e3:.3f} ms after its start; "
-    f"retracing: {state['retracing']}"
-)
-print(f"pixels being recorded at that moment: {state['n_recording']}")
+print(sc.describe_beam_state(state, 10e-3))
 assert state["retracing"]
 assert state["line"] == 8
 

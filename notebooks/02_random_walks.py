@@ -38,32 +38,16 @@ zoom_line = 5  # the zoom shows this line and the next
 results_dir = "../data/results"
 
 # %% tags=["hide-input"]
-import matplotlib.pyplot as plt
 import numpy as np
 
 from qdloc import PAPER, simulate
 from qdloc.io import write_results
 from qdloc.plots.walks import plot_msd, plot_trajectory_clocks
-from qdloc.study.simulator_checks import (
-    lateral_rms_px,
-    msd_fit,
-    random_walk_results,
-    results_text,
-    slow_share_of_variance,
-    step_variance_ratios,
-    two_clocks,
-)
+from qdloc.study import simulator_checks as sc
 
 # %%
 params = PAPER
-clocks = two_clocks(params)
-fast_s, slow_s = clocks["fast_s"], clocks["slow_s"]
-n_fast, n_slow = int(clocks["fast"].sum()), int(clocks["slow"].sum())
-print(f"D = {D} um^2/s, {n_walks} walks of {params.n_pixels} samples, seed {seed}")
-print(
-    f"fast clock {fast_s * 1e6:.1f} us ({n_fast} steps), "
-    f"slow clock {slow_s * 1e3:.3f} ms ({n_slow} steps)"
-)
+print(sc.describe_walks(params, D, n_walks, seed))  # the clocks: qdloc.study.simulator_checks.two_clocks
 
 # %% [markdown]
 # ## Brownian steps
@@ -83,11 +67,7 @@ print(
 # different:
 
 # %%
-sd_fast_nm = np.sqrt(2 * D * fast_s) * 1e3
-sd_slow_nm = np.sqrt(2 * D * slow_s) * 1e3
-print(f"step sd within a line (fast clock):   {sd_fast_nm:.3f} nm")
-print(f"step sd between lines (slow clock):   {sd_slow_nm:.3f} nm")
-print(f"pixel size:                           {params.pixel_size_um * 1e3:.0f} nm")
+print(sc.describe_step_sizes(params, D))  # sqrt(2 D dt) on each clock
 
 # %% [markdown]
 # Within a line the dot is practically frozen while the beam crosses it; from one line to
@@ -109,10 +89,8 @@ print(f"trajectories: shape {traj.shape}")
 # right a zoom on two lines against the sample index, where the fast-clock steps are
 # barely visible next to the slow-clock jump at the line change.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 fig, axes = plot_trajectory_clocks(traj[example], params, D=D, line=zoom_line)
-plt.show()
 
 # %% [markdown]
 # ## Step statistics on each clock
@@ -124,12 +102,7 @@ plt.show()
 # fast steps than for the few slow ones).
 
 # %%
-print("var / (2 D dt), per clock and axis:")
-print(results_text(step_variance_ratios(traj, params, D), digits=3))
-print(
-    f"sampling sd: fast ~ {np.sqrt(2 / (n_fast * n_walks)):.3f} ({n_fast * n_walks} steps), "
-    f"slow ~ {np.sqrt(2 / (n_slow * n_walks)):.3f} ({n_slow * n_walks} steps)"
-)
+print(sc.describe_step_variances(traj, params, D))
 
 # %% [markdown]
 # ## Mean squared displacement
@@ -145,10 +118,8 @@ print(
 # MSD at every sample time. On log-log axes all three axes should fall on the line $2Dt$, from
 # the first fast step (2 µs) to the end of the frame.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 ax = plot_msd(traj, params, D=D)
-plt.show()
 
 # %% [markdown]
 # To fit $D$ we fit a line through the origin, $\mathrm{MSD}_a(t) = s_a t$, to each axis
@@ -159,14 +130,9 @@ plt.show()
 # number of walks (about $\sqrt{2/(3 n_\text{walks})}$ in relative terms).
 
 # %%
-fit = msd_fit(traj, params)
+fit = sc.msd_fit(traj, params)
 D_fit = fit["D_fit_um2_per_s"]
-print(results_text({"MSD slope per axis (um^2/s)": fit["slope_um2_per_s"]}, digits=4))
-print(f"expected 2D = {2 * D:.4f}")
-print(
-    f"D_fit = {D_fit:.4f} um^2/s (D = {D}); D_fit / D = {D_fit / D if D > 0 else float('nan'):.4f}"
-)
-print(f"expected relative sd of D_fit for {n_walks} walks: about {np.sqrt(2 / (3 * n_walks)):.4f}")
+print(sc.describe_msd_fit(fit, D, n_walks))
 
 # %% [markdown]
 # ## Results
@@ -175,9 +141,9 @@ print(f"expected relative sd of D_fit for {n_walks} walks: about {np.sqrt(2 / (3
 # written to `02_random_walks.json` in `results_dir`.
 
 # %%
-results = random_walk_results(traj, params, D, seed)
+results = sc.random_walk_results(traj, params, D, seed)
 write_results(results_dir, "02_random_walks.json", results)
-print(results_text(results, digits=6))
+print(sc.results_text(results, digits=6))
 
 # %% [markdown]
 # ## Exercises
@@ -190,14 +156,14 @@ print(results_text(results, digits=6))
 # Solution ({py:func}`qdloc.study.simulator_checks.slow_share_of_variance`):
 
 # %% tags=["hide-input"]
-# (at D = 0 nothing moves: use walks at 1 µm²/s instead; the share does not depend on D)
 walks = traj if D > 0 else simulate(n_walks, params, seed=seed, D=1.0, photons=False).trajectories
-slow_share_theory, slow_share_measured = slow_share_of_variance(walks, params)
-print(
-    f"slow-clock share of the final variance: theory {slow_share_theory:.4f}, "
-    f"measured {slow_share_measured:.4f}"
-)
+slow_share_theory, slow_share_measured = sc.slow_share_of_variance(walks, params)
+print(f"slow-clock share of the final variance: theory {slow_share_theory:.4f}, measured {slow_share_measured:.4f}")
 assert abs(slow_share_measured - slow_share_theory) < 0.03
+
+# %% [markdown]
+# At D = 0 nothing moves: the solution then uses walks at 1 µm²/s, since the share does not
+# depend on D.
 
 # %% [markdown]
 # **2.** The simulator's random numbers do not depend on $D$ (see {py:mod}`qdloc.sim.simulate`).
@@ -210,7 +176,7 @@ assert abs(slow_share_measured - slow_share_theory) < 0.03
 # %% tags=["hide-input"]
 D2 = 2 * D if D > 0 else 1.0
 traj2 = simulate(n_walks, params, seed=seed, D=D2, photons=False).trajectories
-ratio = msd_fit(traj2, params)["D_fit_um2_per_s"] / D2
+ratio = sc.msd_fit(traj2, params)["D_fit_um2_per_s"] / D2
 print(f"D_fit / D at D = {D2:g}: {ratio:.6f}")
 if D > 0:
     # every trajectory is the same start plus sqrt(D) times the same steps: the ratio is identical
@@ -230,10 +196,7 @@ del traj2
 # %% tags=["hide-input"]
 D3 = 1.75
 traj3 = simulate(n_walks, params, seed=seed + 1, D=D3, photons=False).trajectories
-rms_px, rms_theory_px = lateral_rms_px(traj3, params, D3)
-print(
-    f"RMS lateral displacement over a frame at D = {D3}: {rms_px:.2f} px "
-    f"(theory {rms_theory_px:.2f} px)"
-)
+rms_px, rms_theory_px = sc.lateral_rms_px(traj3, params, D3)
+print(f"RMS lateral displacement over a frame at D = {D3}: {rms_px:.2f} px (theory {rms_theory_px:.2f} px)")
 assert abs(rms_px / rms_theory_px - 1) < 0.05
 del traj3

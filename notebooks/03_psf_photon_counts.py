@@ -40,30 +40,18 @@ example = 0  # image shown beside its expected counts
 results_dir = "../data/results"
 
 # %% tags=["hide-input"]
-import math
-
-import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from qdloc import PAPER, simulate
 from qdloc.io import write_results
 from qdloc.plots.glue import glue_all
 from qdloc.plots.photons import explorer, plot_expected_vs_counts, plot_figure1, plot_psf_slices
-from qdloc.sim.psf import expected_counts, expected_counts_static
-from qdloc.study.simulator_checks import (
-    counts_vs_eq1,
-    figure1_summary,
-    motion_blur_effect,
-    psf_summary,
-    results_text,
-)
+from qdloc.sim.psf import expected_counts
+from qdloc.study import simulator_checks as sc
 
 # %%
 params = PAPER
-a = params.pixel_size_um
-print(f"sigma_xy = {params.sigma_xy_um} um, sigma_z = {params.sigma_z_um} um, pixel a = {a} um")
-print(f"N_qd = {params.n_qd}, N_bkg = {params.n_bkg}")
+print(sc.describe_psf_params(params))
 
 # %% [markdown]
 # ## The paper's Eq. 1
@@ -92,18 +80,9 @@ print(f"N_qd = {params.n_qd}, N_bkg = {params.n_bkg}")
 # {py:func}`qdloc.study.simulator_checks.psf_summary` collects the PSF's numbers.
 
 # %%
-psf = psf_summary(params)
+psf = sc.psf_summary(params)
 peak_signal = psf["peak_signal_counts"]
-print(f"peak signal (Eq. 1 at the dot, minus background): {peak_signal:.4f} photons")
-print(
-    f"brightest pixel of a static dot at a pixel centre: {psf['peak_expected_counts']:.4f} "
-    f"photons (= N_bkg + peak: "
-    f"{np.isclose(psf['peak_expected_counts'], params.n_bkg + peak_signal, rtol=1e-12)})"
-)
-print(
-    f"lateral FWHM {psf['fwhm_xy_um']:.4f} um = {psf['fwhm_xy_px']:.2f} px; "
-    f"axial FWHM {psf['fwhm_z_um']:.4f} um"
-)
+print(sc.describe_psf(psf, params))
 glue_all({"fwhm_xy_px": psf["fwhm_xy_px"], "fwhm_z_over_xy": psf["fwhm_z_um"] / psf["fwhm_xy_um"]})
 
 # %% [markdown]
@@ -113,10 +92,8 @@ glue_all({"fwhm_xy_px": psf["fwhm_xy_px"], "fwhm_z_over_xy": psf["fwhm_z_um"] / 
 # {eq}`eq-ch03-eq1` below are computed by {py:mod}`qdloc.sim.psf` on fine grids; the red dots on the
 # lateral profile are the pixels of one scan line through a static dot.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 fig, axes = plot_psf_slices(params)
-plt.show()
 
 # %% [markdown]
 # ## Poisson noise
@@ -133,8 +110,7 @@ plt.show()
 # $\sqrt{N_{bkg}}$ photons per pixel, a sizeable fraction of the peak signal.
 
 # %%
-print(f"background noise sd sqrt(N_bkg) = {psf['background_noise_sd']:.4f} photons")
-print(f"peak signal / noise at the peak = {psf['snr_peak']:.4f}")
+print(sc.describe_noise(psf))
 
 # %% [markdown]
 # Below, the expected counts of one simulated image (Eq. {eq}`eq-ch03-eq1` along its
@@ -145,10 +121,8 @@ sim = simulate(n_images, params, seed=seed, D=D)
 traj = sim.trajectories[example]
 expected = expected_counts(traj[None], params)[0]  # (H, W)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 fig, axes = plot_expected_vs_counts(expected, sim.images[example], params, traj_um=traj)
-plt.show()
 
 # %% [markdown]
 # ### Checking the counts against Eq. 1
@@ -161,9 +135,8 @@ plt.show()
 # bookkeeping.
 
 # %%
-check, dispersion = counts_vs_eq1(sim)
-print(pd.DataFrame.from_dict(check, orient="index").round(4).to_string())
-print(f"mean of (n - N)^2 / N over all pixels: {dispersion:.4f} (Poisson: 1)")
+check, dispersion = sc.counts_vs_eq1(sim)
+print(sc.describe_counts(check, dispersion))
 
 # %% [markdown]
 # ## The paper's Fig. 1
@@ -179,18 +152,12 @@ print(f"mean of (n - N)^2 / N over all pixels: {dispersion:.4f} (Poisson: 1)")
 fig1_D = [0.0, 0.75, 1.0, 1.75]
 fig1 = simulate(len(fig1_D), params, seed=seed, D=fig1_D)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 fig, axes = plot_figure1(fig1)
-plt.show()
 
 # %%
-fig1_numbers = figure1_summary(fig1)
-print(pd.DataFrame(
-    {"D (um^2/s)": fig1.D, "centroid x (px)": fig1.centroids[:, 0],
-     "centroid y (px)": fig1.centroids[:, 1], "brightest pixel": fig1_numbers["max_count"]},
-    index=["(a)", "(b)", "(c)", "(d)"],
-).round(2).to_string())
+fig1_numbers = sc.figure1_summary(fig1)
+print(sc.figure1_table(fig1).round(2).to_string())
 
 # %% [markdown]
 # ## Explore
@@ -200,8 +167,7 @@ print(pd.DataFrame(
 # this notebook in Jupyter): in the static book the sliders are not connected to Python and
 # nothing is drawn.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 explorer(params, D=D, seed=seed)
 
 # %% [markdown]
@@ -210,13 +176,9 @@ explorer(params, D=D, seed=seed)
 # The chapter's numbers are written to `03_psf_photon_counts.json` in `results_dir`.
 
 # %%
-results = {
-    "seed": seed, "D_um2_per_s": D, "n_images": n_images, "n_qd": params.n_qd,
-    "n_bkg": params.n_bkg, **psf, "counts_vs_eq1": check, "dispersion_index": dispersion,
-    "figure1": fig1_numbers,
-}
+results = sc.psf_photon_results(params, psf, (check, dispersion), fig1_numbers, seed=seed, D=D, n_images=n_images)
 write_results(results_dir, "03_psf_photon_counts.json", results)
-print(results_text(results, digits=4))
+print(sc.results_text(results, digits=4))
 assert abs(check["all"]["mean_measured"] / check["all"]["mean_eq1"] - 1) < 0.01
 assert abs(dispersion - 1) < 0.02
 
@@ -228,16 +190,13 @@ assert abs(dispersion - 1) < 0.02
 # Eq. {eq}`eq-ch03-eq1` and check it with `expected_counts_static`.
 
 # %% [markdown]
-# Solution:
+# Solution ({py:func}`qdloc.study.simulator_checks.half_signal_depth`):
 
 # %% tags=["hide-input"]
-centre = ((params.width_px // 2) * a, (params.height_px // 2) * a, 0.0)
-z_half = params.sigma_z_um * math.sqrt(2 * math.log(2))
-at_z_half = expected_counts_static((centre[0], centre[1], z_half), params)
+z_half, signal_there = sc.half_signal_depth(params)  # expected_counts_static at the centre pixel, depth z_half
 print(f"|Z| = sigma_z sqrt(2 ln 2) = {z_half:.4f} um")
-print(f"peak signal there: {at_z_half.max() - params.n_bkg:.4f} photons "
-      f"(in focus: {peak_signal:.4f})")
-assert np.isclose(at_z_half.max() - params.n_bkg, peak_signal / 2, rtol=1e-9)
+print(f"peak signal there: {signal_there:.4f} photons (in focus: {peak_signal:.4f})")
+assert np.isclose(signal_there, peak_signal / 2, rtol=1e-9)
 
 # %% [markdown]
 # **2.** How many signal photons does a static, in-focus dot contribute to a whole image on
@@ -246,15 +205,13 @@ assert np.isclose(at_z_half.max() - params.n_bkg, peak_signal / 2, rtol=1e-9)
 # $N_{qd} / (a^2 \sqrt{2\pi}\,\sigma_z)$.
 
 # %% [markdown]
-# Solution:
+# Solution ({py:func}`qdloc.study.simulator_checks.signal_budget`):
 
 # %% tags=["hide-input"]
-signal_total = float((expected_counts_static(centre, params) - params.n_bkg).sum())
-signal_integral = params.n_qd / (a**2 * math.sqrt(2 * math.pi) * params.sigma_z_um)
-background_total = params.n_bkg * params.n_pixels
-print(f"signal photons per image: {signal_total:.2f} (integral / a^2: {signal_integral:.2f})")
-print(f"background photons per image: {background_total:.1f}")
-assert abs(signal_total / signal_integral - 1) < 0.01
+budget = sc.signal_budget(params)
+print(f"signal photons per image: {budget['signal_total']:.2f} (integral / a^2: {budget['signal_integral']:.2f})")
+print(f"background photons per image: {budget['background_total']:.1f}")
+assert abs(budget["signal_total"] / budget["signal_integral"] - 1) < 0.01
 
 # %% [markdown]
 # **3.** Does motion blur dim the brightest pixel? Using the same seed (so the same start
@@ -266,9 +223,11 @@ assert abs(signal_total / signal_integral - 1) < 0.01
 # Solution ({py:func}`qdloc.study.simulator_checks.motion_blur_effect`):
 
 # %% tags=["hide-input"]
-blur = motion_blur_effect(params, D_values=(0.0, 1.75), n=500, seed=seed)
+blur = sc.motion_blur_effect(params, D_values=(0.0, 1.75), n=500, seed=seed)
 print(blur.round(3).to_string())
-# The dot is frozen while a line is scanned, so some pixel still catches nearly the full
-# peak; what blur changes is *where* the bright pixels are, relative to the centroid.
 assert blur.loc[1.75, "brightest_signal"] / blur.loc[0.0, "brightest_signal"] > 0.9
 assert blur.loc[1.75, "brightest_to_centroid_px"] > 2 * blur.loc[0.0, "brightest_to_centroid_px"]
+
+# %% [markdown]
+# The dot is frozen while a line is scanned, so some pixel still catches nearly the full peak;
+# what blur changes is *where* the bright pixels are, relative to the centroid.

@@ -47,7 +47,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from qdloc import BLOCK, SimParams
@@ -76,9 +75,7 @@ print(f"images of {params.height_px} x {params.width_px} px of {params.pixel_siz
 # shared between sets.
 
 # %%
-preset = sd.preset_table(PAPER_PRESET)
-print(preset.to_string(index=False))
-print(f"total {preset['images'].sum()} images")
+print(sd.describe_preset(PAPER_PRESET))
 glue_all(sd.preset_values(PAPER_PRESET, params))
 
 # %% [markdown]
@@ -118,13 +115,11 @@ t0 = time.perf_counter()
 if make_paper_sets:
     paths = dd.write_paper_sets(out_dir, params, skip_existing=True, force=True, progress=False)
     print(f"{len(paths)} sets ready in {out_dir}")
-demo = dd.write_dataset(demo_root / "demo", n_demo, params, seed=seed, D=("uniform", 0.75, 1.75),
-                        progress=False)
+demo = dd.write_dataset(demo_root / "demo", n_demo, params, seed=seed, D=("uniform", 0.75, 1.75), progress=False)
 print(f"demonstration set of {n_demo} images ready")
 elapsed_s = time.perf_counter() - t0
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(f"time to write (or check and keep) them: {elapsed_s:.1f} s")
 
 # %%
@@ -133,9 +128,7 @@ if make_paper_sets:
     train = load_dataset(Path(out_dir) / "train")
 else:  # a quick run: the demonstration set stands in for both
     test = train = load_dataset(demo)
-print(f"test set: {test.path.name}, {len(test)} images, seed {test.seed}, "
-      f"D in [{test.D.min():.2f}, {test.D.max():.2f}] um^2/s")
-print(f"training set: {train.path.name}, {len(train)} images, seed {train.seed}")
+print(sd.describe_loaded(test, train))
 
 # %% [markdown]
 # ## On disk: what a microscopist gets
@@ -159,10 +152,7 @@ print(sd.files_table(test.path).round(2).to_string(index=False))
 # description. Any TIFF reader gets the pages:
 
 # %%
-tif = sd.tiff_summary(test.path / "images.tif")
-print(f"ImageJ stack: {tif['images']} images, axes {tif['axes']}, shape {tif['shape']}, "
-      f"{tif['dtype']}")
-print(f"pixel size: {tif['pixel_size']:.4f} {tif['unit']} (Fiji: Image > Properties)")
+print(sd.describe_tiff(sd.tiff_summary(test.path / "images.tif")))
 
 # %% [markdown]
 # **The labels.** `labels.csv` has one row per image, in page order. Positions are in pixels
@@ -204,26 +194,18 @@ print(sd.checksum_table({test.path.name: test}, chars=16).T.to_string())
 # where the beam met the dot; the label is where the dot was *on average*, which motion blur
 # can put away from them.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-fig = plot_montage(test, indices=range(12), ncols=6)
-fig.suptitle(f"{test.path.name}: images 0-11", fontsize=9)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = plot_montage(test, indices=range(12), ncols=6, title=f"{test.path.name}: images 0-11")
 
 # %% [markdown]
 # The training set's diffusion coefficients fill [{glue:text}`D_lo:g`, {glue:text}`D_hi:g`] µm²/s evenly:
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-ax = plot_D_histogram(train.D, 0.75, 1.75)
-ax.set_title(f"{train.path.name}: D per image")
-plt.show()
+# %% tags=["nbval-ignore-output"]
+ax = plot_D_histogram(train.D, 0.75, 1.75, title=f"{train.path.name}: D per image")
 
 # %%
 u = sd.uniform_check(train.D, 0.75, 1.75)
-print(f"{u['n']} images: D min {u['min']:.4f}, max {u['max']:.4f}, mean {u['mean']:.4f} "
-      f"(uniform: {u['mean_expected']:g}), sd {u['sd']:.4f} (uniform: {u['sd_expected']:.4f})")
-print(f"Kolmogorov-Smirnov against uniform [0.75, 1.75]: p = {u['ks_p']:.3f}")
+print(sd.describe_uniform(u, 0.75, 1.75))
 assert u["ks_p"] > 0.01  # evenly: no evidence against the uniform distribution
 
 # %% [markdown]
@@ -344,11 +326,9 @@ assert err_nm < 1e-9
 if make_paper_sets:
     fast = load_dataset(Path(out_dir) / "test_D1.75")
 else:  # a small set at D = 1.75
-    fast = load_dataset(dd.write_dataset(demo_root / "fast", n_demo, params, seed=seed + 1,
-                                         D=1.75))
+    fast = load_dataset(dd.write_dataset(demo_root / "fast", n_demo, params, seed=seed + 1, D=1.75))
 outside, touches = sd.edge_events(fast)
-print(f"{fast.path.name}: the dot leaves the image in {outside.mean():.1%} of {len(fast)} "
-      f"images; the box touches the edge in {touches.mean():.1%}")
+print(sd.describe_edge_events(fast, outside, touches))
 assert touches[outside].all()  # a dot that leaves the image always has a box at the edge
 
 # %%

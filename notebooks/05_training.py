@@ -51,14 +51,11 @@ views_seed = 20  # their seed (not one of the paper's sets: 1, 2, 10, 11, 12)
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from qdloc import SimParams
 from qdloc.eval.bounds import crlb_still_dot_nm
 from qdloc.io import write_results
-from qdloc.localise import compact
 from qdloc.localise.train import train
 from qdloc.plots import training as plots_training
 from qdloc.plots.glue import glue_all
@@ -74,10 +71,7 @@ if retrain:
 run = tr.load_compact_run(compact_dir)
 params, history, scan = run.params, run.history, run.scan
 glue_all(tr.model_values(run))
-print(f"model file: {run.model_path.name} in {compact_dir.name}/\ntrained for N_qd = "
-      f"{params.n_qd:g}, N_bkg = {params.n_bkg:g}, start margin {params.start_margin_px:g} px")
-if params != SimParams():
-    print("note: SimParams() has changed since this model was trained; it keeps its own")
+print(tr.describe_model(run))  # and whether SimParams() has changed since it was trained
 
 # %% [markdown]
 # ## The network
@@ -106,10 +100,7 @@ if params != SimParams():
 #    along the precision-recall curve.
 
 # %%
-print(run.net)
-print(f"parameters: {compact.count_parameters(run.net):,}")
-print(f"multiply-accumulates per image and view: {compact.macs_per_image(run.net) / 1e6:.2f} M")
-print(f"weights file: {run.model_path.stat().st_size / 1e3:.0f} kB")
+print(tr.describe_network(run))  # layers, parameters, multiply-accumulates, file size
 
 # %% [markdown]
 # ## Training on fresh images
@@ -127,11 +118,9 @@ print(f"weights file: {run.model_path.stat().st_size / 1e3:.0f} kB")
 # %%
 print(tr.describe_history(run))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-plots_training.plot_training_curves(history, selected_epoch=int(run.meta["best_epoch"]),
+# %% tags=["nbval-ignore-output"]
+fig = plots_training.plot_training_curves(history, selected_epoch=int(run.meta["best_epoch"]),
                                     title="compact network")
-plt.show()
 
 # %% [markdown]
 # The validation error falls quickly and then slowly; the learning rate follows a one-cycle
@@ -157,22 +146,15 @@ plt.show()
 
 # %%
 views_table, outside = tr.view_errors(run.model_path, params, n=n_views, seed=views_seed)
-print("mean error (nm) of the network on each view, mapped back:")
-print(views_table.round(1).to_string())
-print("relative to the plain images (%):")
-print((100 * (views_table / views_table.loc["identity"] - 1)).round(1).to_string())
+print(tr.describe_views(views_table, outside))
 vs = tr.view_summary(views_table)
 glue_all(vs)
 assert max(vs["still_max_pct"], vs["mirror_max_pct"]) < 2  # a still dot: every view; the mirror: any D
 assert vs["reverse_min_pct"] > 2  # reversing the lines costs, and more at larger D:
 assert vs["reverse_fast_min_pct"] > vs["reverse_slow_max_pct"]
-print("walks that end outside their start box (%):",
-      {f"D={D:g}": round(100 * v) for D, v in outside.items()}, "(start outside it: 0 %)")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-plots_training.plot_views(views_table)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = plots_training.plot_views(views_table)
 
 # %% [markdown]
 # For a dot that does not move (D = 0) every view is as good as the plain image (within
@@ -196,10 +178,7 @@ plt.show()
 evaluation = evaluate_compact(run.model_path, data_dir)
 paper = paper_row("FCNN")
 ours, table, short = tr.paper_comparison(evaluation, paper)
-print(table.to_string())
-print(f"cells at or above the paper's: {9 - len(short)} of 9")
-print(pd.DataFrame(short).round(3).to_string(index=False))
-print("mean error (nm):", evaluation.set_index("D")["mean_error_nm"].round(1).to_dict())
+print(tr.describe_comparison(table, short, evaluation))
 assert not short or set(pd.DataFrame(short)["eps_nm"]) == {70.0}  # only cells at 70 nm fall short
 
 # %% [markdown]
@@ -219,41 +198,21 @@ assert not short or set(pd.DataFrame(short)["eps_nm"]) == {70.0}  # only cells a
 
 # %%
 crlb = crlb_still_dot_nm(params)
-crlb_mean = tr.crlb_mean_distance_nm(crlb["sigma_nm"])
-print(f"signal photons of a still dot in focus: {crlb['signal_photons']:.0f}; background "
-      f"{params.n_bkg:g} per pixel\nCRLB of a still dot: {crlb['sigma_x_nm']:.1f} nm (x), "
-      f"{crlb['sigma_y_nm']:.1f} nm (y); as a mean distance {crlb_mean:.1f} nm")
-print((evaluation.set_index("D")["mean_error_nm"] / crlb_mean).round(1)
-      .rename("network mean error / still-dot floor").to_string())
+print(tr.describe_floor(crlb, evaluation, scan, n_bkg=params.n_bkg))  # and the N_qd scan's table
+
+# %% tags=["nbval-ignore-output"]
 if scan is not None:
-    cols = ["n_qd", "D", "auc_70nm", "auc_140nm", "auc_210nm", "mean_error_nm", "crlb_nm"]
-    print(scan[cols].round(3).to_string(index=False))
+    fig = plots_training.plot_nqd_scan(scan, paper, default_n_qd=params.n_qd)
 
 # %%
-# NBVAL_IGNORE_OUTPUT
+floor = tr.floor_report(scan, paper, ours, crlb, params.n_qd, still_nm=views_table.loc["identity", "D=0"])
+print(floor["text"])
+glue_all(floor["glue"])
 if scan is not None:
-    plots_training.plot_nqd_scan(scan, paper, default_n_qd=params.n_qd)
-    plt.show()
-
-# %%
-if scan is not None:
-    ss = tr.nqd_scan_summary(scan, paper, calibrated_n_qd=params.n_qd)
-    print("every cell at or above the paper's row at N_qd =", ss["beats"],
-          f"(the smallest: {ss['first_ratio']:.2f} x the calibrated value)")
-    print(f"from N_qd = {ss['lo']:g} to {ss['hi']:g}: the still-dot bound falls "
-          f"{ss['crlb_fall']:.1f} x, the network's mean error (over the three D) "
-          f"{ss['error_fall']:.1f} x")
-still = views_table.loc["identity", "D=0"]
-print(f"a dot that does not move (D = 0, outside the training range): network mean error "
-      f"{still:.1f} nm = {still / crlb_mean:.1f} x the floor")
-if scan is not None:
-    agree = tr.scan_agreement(scan, ours, params.n_qd)  # the scan's schedule against the shipped model
-    glue_all({"first_ratio": ss["first_ratio"], "crlb_fall": ss["crlb_fall"], "error_fall": ss["error_fall"],
-              "scan_lo": ss["lo"], "scan_hi": ss["hi"], "still_ratio": still / crlb_mean, "scan_agree": agree})
-    assert ss["monotone"]  # the brighter, the better every cell
-    assert ss["crlb_fall"] > 1.5 * ss["error_fall"]  # the bound falls much faster than the error
-    assert agree < 0.03
-assert still / crlb_mean < 2  # a still dot: close to the bound
+    assert floor["monotone"]  # the brighter, the better every cell
+    assert floor["crlb_fall"] > 1.5 * floor["error_fall"]  # the bound falls much faster than the error
+    assert floor["scan_agree"] < 0.03  # the scan's short schedule agrees with the shipped model
+assert floor["still_ratio"] < 2  # a still dot: close to the bound
 
 # %% [markdown]
 # The brighter the dot, the better every cell, and only a little more light than the calibrated
@@ -278,18 +237,14 @@ assert still / crlb_mean < 2  # a still dot: close to the bound
 frcnn = tr.read_history(Path(models_dir) / "frcnn_cpu")
 print(tr.describe_frcnn_history(frcnn))  # epochs, recorded times, the selected epoch
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 if frcnn is not None:
-    plots_training.plot_training_curves(frcnn, tr.frcnn_history_summary(frcnn)["selected_epoch"],
+    fig = plots_training.plot_training_curves(frcnn, tr.frcnn_history_summary(frcnn)["selected_epoch"],
                                         title="Keypoint R-CNN (cpu profile)")
-    plt.show()
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 runs = {"compact": history} if frcnn is None else {"compact": history, "Keypoint R-CNN": frcnn}
-plots_training.plot_epoch_times(runs)
-plt.show()
+fig = plots_training.plot_epoch_times(runs)
 
 # %% [markdown]
 # ## Results
@@ -314,9 +269,11 @@ print("written:", write_results(results_dir, "05_training.json", results).name)
 # %% tags=["hide-input"]
 r4 = crlb_still_dot_nm(params.replace(n_qd=4 * params.n_qd))["sigma_nm"] / crlb["sigma_nm"]
 print(f"bound at 4 x N_qd / bound at N_qd = {r4:.3f}")
-# With background, a faint dot's photons in the PSF's tails are lost in the background's
-# noise; a brighter dot lifts more pixels above it, so the information grows faster than N.
 assert r4 < 0.5
+
+# %% [markdown]
+# With background, a faint dot's photons in the PSF's tails are lost in the background's noise; a
+# brighter dot lifts more pixels above it, so the information grows faster than N.
 
 # %% [markdown]
 # **2.** How far does the dot move during one line ({glue:text}`line_dwells:d` dwell times) and during one

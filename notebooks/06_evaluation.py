@@ -70,7 +70,6 @@ boot_seed = 0  # seed of the bootstrap resamples
 import json
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -83,10 +82,7 @@ from qdloc.io import write_results
 from qdloc.localise.trackpy import trackpy_locate
 from qdloc.plots import evaluation as pe
 from qdloc.plots.glue import glue_all
-from qdloc.study import bootstrap as bs
-from qdloc.study import calibration as cal
-from qdloc.study import errors
-from qdloc.study import table1 as t1
+from qdloc.study import bootstrap as bs, calibration as cal, errors, table1 as t1
 from qdloc.study.constants import CALIBRATION_SETS, TOLERANCE
 
 params = PAPER  # the simulator's parameters, calibrated unknowns included
@@ -185,12 +181,10 @@ assert locking.loc[7, "max_px"] > 0.4 > 0.1 > locking.loc[11, "max_px"]  # noqa:
 # highest-mass feature. Like the paper's Fig. 3, TrackPy finds the bright pixels, where the
 # dot was when the beam passed, not the centroid of its whole path.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 demo = cal.simulate_test_set("test_D1", params, n=4)
 demo_f = trackpy_locate(demo.images, tpp)
-pe.plot_features(demo.images, demo_f, demo.centroids, params, trajectories=demo.trajectories)
-plt.show()
+fig = pe.plot_features(demo.images, demo_f, demo.centroids, params, trajectories=demo.trajectories)
 
 # %% [markdown]
 # ## Calibration on held-out sets
@@ -228,10 +222,8 @@ print(by_nqd.round(2).to_string())
 glue_all({"plateau_210": by_nqd.xs(210.0, axis=1, level=1).max().max(), "nqd_max": max(nqd_grid)})
 assert (by_nqd.xs(70.0, axis=1, level=1).max() < 0.5 * cal.paper_row("FCNN")[70.0]).all()
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-pe.plot_auc_vs_param(auc_nqd, "n_qd", chosen=params.n_qd, logx=True)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = pe.plot_auc_vs_param(auc_nqd, "n_qd", chosen=params.n_qd, logx=True)
 
 # %% [markdown]
 # TrackPy's AUC at 210 nm climbs from near 0 (a dot lost in the noise) to a plateau set by
@@ -258,10 +250,8 @@ print("AUC at 210 nm\n" + s210.round(2).to_string())
 admissible, dia = cal.admissible_values(sens), s210.loc["diameter"]  # admissible: kept in table1.json
 assert ((dia.loc[5.0] < dia.loc[7.0]) & (dia.loc[7.0] < dia.loc[9.0]) & (dia.loc[11.0] < dia.loc[9.0])).all()
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-pe.plot_sensitivity(sens, chosen)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = pe.plot_sensitivity(sens, chosen)
 
 # %% [markdown]
 # What the sweeps say:
@@ -405,10 +395,8 @@ assert g["prec_max"] < 0.5 < 2 < g["feat_lo"]  # noqa: PT018
 #
 # Thin lines: the curves; thick steps: their precision envelopes, whose area is the AUC.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-pe.plot_pr_curves(cal.pr_curves(features), ours)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = pe.plot_pr_curves(cal.pr_curves(features), ours)
 
 # %% [markdown]
 # The curves start at high precision: the brightest features are in-focus dots seen
@@ -443,14 +431,8 @@ plt.show()
 # %%
 torch.set_num_threads(1)
 frcnn_model = Path(frcnn_dir) / "frcnn_cpu.pt"
-cal.check_model_params(compact_model, params, kind="compact")
-cal.check_model_params(frcnn_model, params, kind="frcnn")
-test = t1.simulate_test_sets(params, n_per_set)
-compact_pred, frcnn_pred = t1.learned_predictions(test, compact_model, frcnn_dir, recompute_frcnn)
-path = t1.write_learned_rows(Path(results_dir) / "table1.json", test, frcnn_pred, compact_pred,
-                             params, frcnn_model, compact_model, recompute_frcnn)
-preds = t1.method_predictions(features, frcnn_pred, compact_pred)
-path = cal.write_table1(path, {}, standard_errors=t1.method_standard_errors(preds, test, n_boot, boot_seed))
+test, compact_pred, _, preds, path = t1.learned_rows(Path(results_dir) / "table1.json", features, params, compact_model,
+                                                     frcnn_dir, n_per_set, recompute_frcnn, n_boot, boot_seed)
 print(f"wrote {path.name}: Keypoint R-CNN predictions "
       f"{'recomputed' if recompute_frcnn else 'from the shipped CSVs'}, compact run here")
 
@@ -482,11 +464,9 @@ assert g["n_ge_ours"] == g["n_cells"] and 0 < g["n_short"] <= 3  # noqa: PT018
 #
 # The precision envelopes at 140 nm; in brackets, the AUC.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-pe.plot_pr_methods(t1.method_pr_curves(preds, test, eps_nm=140.0),
+# %% tags=["nbval-ignore-output"]
+fig = pe.plot_pr_methods(t1.method_pr_curves(preds, test, eps_nm=140.0),
                    {m: table1["methods"][m] for m in preds}, eps_nm=140.0)
-plt.show()
 
 # %% [markdown]
 # TrackPy's curve falls early: its highest-mass features are often the bright pixels, not the
@@ -500,12 +480,10 @@ plt.show()
 # shows typical cases): the trajectory during the scan (green line), its centroid, the label
 # (green cross), and each method's top-scoring estimate.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 d1s, preds_d1 = test[1.0], t1.predictions_at(preds, 1.0)
-pe.plot_estimates(d1s.images, d1s.centroids, preds_d1, params, frames=fig3_frames,
+fig = pe.plot_estimates(d1s.images, d1s.centroids, preds_d1, params, frames=fig3_frames,
                   trajectories=d1s.trajectories)
-plt.show()
 
 # %%
 err_d1 = errors.errors_per_method(preds_d1, d1s.centroids)
@@ -539,18 +517,13 @@ assert min(f3["f3_worst_nm_KRCNN"], f3["f3_worst_nm_Compact"]) > 2 * 210.0
 # %%
 crlb = crlb_still_dot_nm(params)
 crlb_2d = float(np.sqrt(2.0) * crlb["sigma_nm"])
-err_table = errors.error_vs_D(D_grid, params, t1.locators(tpp, frcnn_model, compact_model),
-                              n_err, err_seed)
+err_table = errors.error_vs_D(D_grid, params, t1.locators(tpp, frcnn_model, compact_model), n_err, err_seed)
 print(f"CRLB of a still dot: {crlb['sigma_nm']:.1f} nm per axis, {crlb_2d:.1f} nm 2D RMS "
       f"({crlb['signal_photons']:.0f} signal photons)")
-print(err_table.assign(method=err_table.method.map(t1.SHORT_NAMES))
-      .pivot(index="D_um2_per_s", columns="method", values=["median_nm", "mean_nm"])
-      .round(0).to_string())
+print(t1.error_pivot(err_table, ["median_nm", "mean_nm"]).round(0).to_string())
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-pe.plot_error_vs_D(err_table, crlb_nm=crlb_2d)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = pe.plot_error_vs_D(err_table, crlb_nm=crlb_2d)
 
 # %% [markdown]
 # At D = 0 every method is limited by photon noise: the networks come within a small factor
@@ -572,10 +545,8 @@ print(scan.pivot(index="n_qd", columns="D", values="auc_70nm").round(3).to_strin
 need_nqd = errors.nqd_needed(scan, table1["paper"]["FCNN"], eps_nm=70.0)
 print("smallest N_qd of the scan at which the compact reaches the paper's FCNN at 70 nm:", need_nqd)
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-pe.plot_auc_vs_nqd(scan, eps_nm=70.0, chosen=params.n_qd)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = pe.plot_auc_vs_nqd(scan, eps_nm=70.0, chosen=params.n_qd)
 
 # %% [markdown]
 # At the calibrated $N_{qd}$ the 70-nm cells are limited by photons: a little more signal
@@ -603,11 +574,9 @@ assert ratio.is_monotonic_increasing and ratio.index[0] == 0.0  # noqa: PT018
 # For each method, the three images of the D = 1 test set with the largest error (an image
 # with no estimate counts as the worst).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-pe.plot_worst_cases(d1s.images, d1s.centroids, preds_d1, err_d1, errors.worst_images(err_d1, 3),
+# %% tags=["nbval-ignore-output"]
+fig = pe.plot_worst_cases(d1s.images, d1s.centroids, preds_d1, err_d1, errors.worst_images(err_d1, 3),
                     params, trajectories=d1s.trajectories)
-plt.show()
 
 # %% [markdown]
 # What do the failures (error above 210 nm, or no estimate) have in common? Two candidate
@@ -637,14 +606,10 @@ assert g["edge_lo"] > 3 and g["wide_lo"] > 1 and g["focus_max"] == 0 and 20 < g[
 # Everything numeric of the second half goes to `06_evaluation.json` next to `table1.json`.
 
 # %%
-results = t1.evaluation_results(cells, err_table, n_err, err_seed, crlb, ratio, need_nqd,
-                                failures, fig3_frames)
+results = t1.evaluation_results(cells, err_table, n_err, err_seed, crlb, ratio, need_nqd, failures, fig3_frames)
 out = write_results(results_dir, "06_evaluation.json", results, sort_keys=True)
-print(f"wrote {out.name}")
-back_err = json.loads(out.read_text())["error_vs_D"]["rows"]
-print(pd.DataFrame(back_err).assign(method=lambda d: d.method.map(t1.SHORT_NAMES))
-      .pivot(index="D_um2_per_s", columns="method", values=["median_nm", "mean_nm", "rmse_nm"])
-      .round(1).to_string())
+back_err = pd.DataFrame(json.loads(out.read_text())["error_vs_D"]["rows"])  # read back from the file
+print(f"wrote {out.name}\n" + t1.error_pivot(back_err, ["median_nm", "mean_nm", "rmse_nm"]).round(1).to_string())
 
 # %% [markdown]
 # ## Exercises
@@ -660,9 +625,11 @@ print(pd.DataFrame(back_err).assign(method=lambda d: d.method.map(t1.SHORT_NAMES
 row_top1 = cal.row_from_features(t1.brightest_features(features))
 print("topn = 1 minus all features:")
 print(((row_top1 - ours).round(3) + 0.0).to_string())
+assert np.abs((row_top1 - ours).to_numpy()).max() < 0.01
+
+# %% [markdown]
 # The extra features are fainter than the dot's and enter the curve after its recall has
 # saturated: they cost next to nothing.
-assert np.abs((row_top1 - ours).to_numpy()).max() < 0.01
 
 # %% [markdown]
 # **2.** How well could *any* localiser do that reports where the dot was when the beam
@@ -679,11 +646,12 @@ oracle_auc = metrics.auc_table(errors.seen_position_oracle(d1, params), d1.centr
 fcnn = cal.paper_row("FCNN")
 print(pd.DataFrame({"seen-position oracle": oracle_auc, "TrackPy": ours.loc[1.0],
                     "paper's FCNN": fcnn.loc[1.0]}).rename_axis("eps (nm)").round(3).to_string())
-# Even a perfect "where was it seen" localiser is far from the centroid at 70 nm: the
-# label is where the dot was on average, which a network can learn and an intensity-based
-# method cannot.
 assert oracle_auc[210.0] > ours.loc[1.0, 210.0]
 assert oracle_auc[70.0] < fcnn.loc[1.0, 70.0]
+
+# %% [markdown]
+# Even a perfect "where was it seen" localiser is far from the centroid at 70 nm: the label is
+# where the dot was on average, which a network can learn and an intensity-based method cannot.
 
 # %% [markdown]
 # **3.** A threshold on the mass trades false positives for false negatives. Which
@@ -698,10 +666,12 @@ f_d1, c_d1 = features[1.0]
 mm_scan = errors.threshold_scan(f_d1, c_d1, np.arange(0.0, 81.0, 5.0), eps_nm=210.0)
 best_mm = float(mm_scan["f1"].idxmax())
 print(mm_scan.loc[[0.0, best_mm], ["f1", "jaccard", "precision", "recall"]].round(3).to_string())
-# The best threshold drops most of the faint noise features: F1 and Jaccard rise well above
-# their values without threshold (while the AUC could only fall, see above).
 assert best_mm > 0
 assert mm_scan.loc[best_mm, "f1"] > mm_scan.loc[0.0, "f1"] + 0.1
+
+# %% [markdown]
+# The best threshold drops most of the faint noise features: F1 and Jaccard rise well above their
+# values without threshold (while the AUC could only fall, see above).
 
 # %% [markdown]
 # **4.** The compact network reports, with each estimate, its own predicted error
@@ -715,6 +685,8 @@ assert mm_scan.loc[best_mm, "f1"] > mm_scan.loc[0.0, "f1"] + 0.1
 # %% tags=["hide-input"]
 halves = errors.score_halves(compact_pred[1.0], err_d1[t1.CO_NAME])
 print(halves.round(3).to_string())
-# The score ranks reliability: the images the network is sure of are localised better,
-# which is what lifts its precision-recall envelope.
 assert halves.iloc[0]["mean error (nm)"] < halves.iloc[1]["mean error (nm)"]
+
+# %% [markdown]
+# The score ranks reliability: the images the network is sure of are localised better, which is
+# what lifts its precision-recall envelope.

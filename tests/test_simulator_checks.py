@@ -162,3 +162,99 @@ def test_motion_blur_moves_the_brightest_pixel_away_from_the_label():
 def test_results_text_rounds_nested_floats():
     text = sc.results_text({"a": 1.23456, "b": {"c": 2.0000001, "d": None}, "e": [0.5555, 3]}, 2)
     assert text == "a: 1.23\nb: {'c': 2.0, 'd': None}\ne: [0.56, 3]"
+
+
+# --------------------------------------------------------------------------
+# The lines the chapters print: the computed numbers, formatted as printed
+# --------------------------------------------------------------------------
+def test_describe_scan_timing_and_clocks_print_the_paper_numbers():
+    assert sc.describe_scan(PAPER) == ("image: 24 lines x 25 pixels of 70 nm\n"
+                                       "dwell tau_d = 2 us, retrace tau_r = 1.1 ms")
+    timing = sc.scanner_timing(PAPER)
+    text = sc.describe_timing(timing, PAPER).splitlines()
+    assert text[0] == "line period  T_line  = 1.1500 ms"
+    assert text[1] == "frame time   T_frame = 27.6000 ms"
+    assert text[2].endswith("(i = 1) starts at t = 1.1500 ms")
+    assert text[3] == "last pixel (i, j) = (23, 24) starts at t = 26.4980 ms"
+    assert text[4] == "time spent recording: 1.2000 ms, i.e. 4.35 % of the frame"
+    assert sc.describe_clocks(timing).splitlines() == [
+        "fast clock: 2.0000 us, 576 intervals", "slow clock: 1.1020 ms, 23 intervals",
+        "intervals = differences of the start times (within 1e-15 s): True"]
+    small = sc.describe_timing(sc.scanner_timing(SMALL), SMALL)
+    assert "last pixel (i, j) = (5, 7)" in small  # the indices follow the raster
+
+
+def test_describe_beam_state_quotes_the_state():
+    text = sc.describe_beam_state({"line": 8, "into_line_s": 0.8e-3, "retracing": True, "n_recording": 0}, 10e-3)
+    assert text == ("t = 10 ms: line 8, 0.800 ms after its start; retracing: True\n"
+                    "pixels being recorded at that moment: 0")
+
+
+def test_describe_walks_steps_and_variances():
+    assert sc.describe_walks(PAPER, 1.0, 5000, 0) == (
+        "D = 1.0 um^2/s, 5000 walks of 600 samples, seed 0\n"
+        "fast clock 2.0 us (576 steps), slow clock 1.102 ms (23 steps)")
+    sizes = sc.describe_step_sizes(PAPER, 1.0).splitlines()
+    assert sizes[0].endswith(f"{math.sqrt(2 * 2e-6) * 1e3:.3f} nm")  # 2.000 nm
+    assert sizes[1].endswith(f"{math.sqrt(2 * 1.102e-3) * 1e3:.3f} nm")  # 46.947 nm
+    assert sizes[2].endswith(" 70 nm")
+    traj = simulate(200, SMALL, seed=4, D=1.0, photons=False).trajectories
+    text = sc.describe_step_variances(traj, SMALL, 1.0)
+    assert text.startswith("var / (2 D dt), per clock and axis:\n")
+    assert sc.results_text(sc.step_variance_ratios(traj, SMALL, 1.0), digits=3) in text
+    assert text.endswith(f"fast ~ {math.sqrt(2 / 8400):.3f} (8400 steps), "
+                         f"slow ~ {math.sqrt(2 / 1000):.3f} (1000 steps)")
+
+
+def test_describe_msd_fit_quotes_D_fit():
+    fit = sc.msd_fit(_two_sided_walks(SMALL, 0.8), SMALL)
+    text = sc.describe_msd_fit(fit, 0.8, 2).splitlines()
+    assert text[0] == "MSD slope per axis (um^2/s): {'x': 1.6, 'y': 1.6, 'z': 1.6}"
+    assert text[1] == "expected 2D = 1.6000"
+    assert text[2] == "D_fit = 0.8000 um^2/s (D = 0.8); D_fit / D = 1.0000"
+    assert text[3] == f"expected relative sd of D_fit for 2 walks: about {math.sqrt(1 / 3):.4f}"
+    assert "D_fit / D = nan" in sc.describe_msd_fit(fit, 0.0, 2)
+
+
+def test_describe_psf_noise_and_counts():
+    assert sc.describe_psf_params(PAPER).startswith("sigma_xy = 0.21 um, sigma_z = 1.36 um, pixel a = 0.07 um\n")
+    psf = sc.psf_summary(PAPER)
+    text = sc.describe_psf(psf, PAPER)
+    assert f"minus background): {psf['peak_signal_counts']:.4f} photons" in text
+    assert "(= N_bkg + peak: True)" in text
+    assert f"lateral FWHM {psf['fwhm_xy_um']:.4f} um = {psf['fwhm_xy_px']:.2f} px; axial FWHM 3.20" in text
+    # a brightest pixel that is not N_bkg + peak says so
+    assert "(= N_bkg + peak: False)" in sc.describe_psf(psf | {"peak_expected_counts": 1.0}, PAPER)
+    assert sc.describe_noise(psf) == (f"background noise sd sqrt(N_bkg) = {math.sqrt(8.4):.4f} photons\n"
+                                      f"peak signal / noise at the peak = {psf['snr_peak']:.4f}")
+    check, dispersion = sc.counts_vs_eq1(simulate(20, PAPER, seed=2, D=1.0))
+    counts = sc.describe_counts(check, dispersion).splitlines()
+    assert counts[0].split() == ["n_pixels", "mean_measured", "mean_eq1", "var_measured", "var_poisson"]
+    assert counts[1].split()[:2] == ["all", "12000"]
+    assert counts[-1] == f"mean of (n - N)^2 / N over all pixels: {dispersion:.4f} (Poisson: 1)"
+
+
+def test_figure1_table_and_results():
+    sim = simulate(4, PAPER, seed=0, D=[0.0, 0.75, 1.0, 1.75])
+    table = sc.figure1_table(sim)
+    assert list(table.index) == ["(a)", "(b)", "(c)", "(d)"]
+    assert table["brightest pixel"].tolist() == [int(im.max()) for im in sim.images]
+    np.testing.assert_array_equal(table[["centroid x (px)", "centroid y (px)"]], sim.centroids)
+    with pytest.raises(ValueError, match="panels='abc' has 3 letters: expected one per image \\(4\\)"):
+        sc.figure1_table(sim, panels="abc")
+    psf = sc.psf_summary(PAPER)
+    r = sc.psf_photon_results(PAPER, psf, ({"all": {}}, 1.01), {"max_count": [1]}, seed=3, D=0.5, n_images=7)
+    assert list(r)[:5] == ["seed", "D_um2_per_s", "n_images", "n_qd", "n_bkg"]
+    assert (r["seed"], r["D_um2_per_s"], r["n_images"], r["n_bkg"]) == (3, 0.5, 7, 8.4)
+    assert r["dispersion_index"] == 1.01 and r["figure1"] == {"max_count": [1]}
+    assert r["snr_peak"] == psf["snr_peak"]
+
+
+def test_half_signal_depth_and_signal_budget():
+    z_half, signal = sc.half_signal_depth(PAPER)
+    assert z_half == pytest.approx(1.36 * math.sqrt(2 * math.log(2)), rel=1e-12)
+    assert signal == pytest.approx(PAPER.peak_signal / 2, rel=1e-9)  # Eq. 1's z factor halves
+    b = sc.signal_budget(PAPER)
+    assert b["background_total"] == pytest.approx(8.4 * 600)
+    assert b["signal_integral"] == pytest.approx(PAPER.n_qd / (0.07**2 * math.sqrt(2 * math.pi) * 1.36))
+    assert abs(b["signal_total"] / b["signal_integral"] - 1) < 0.01  # the PSF fits in the image

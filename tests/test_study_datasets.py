@@ -138,3 +138,29 @@ def test_edge_events_box_touches_whenever_the_dot_leaves(tmp_path):
     inner = ((lab.bbox_x0 > -0.5) & (lab.bbox_y0 > -0.5) & (lab.bbox_x1 < P.width_px - 0.5)
              & (lab.bbox_y1 < P.height_px - 0.5)).to_numpy()
     assert np.array_equal(~touches, inner)
+
+
+def test_describe_preset_loaded_and_tiff(demo):
+    text = sd.describe_preset(PAPER_PRESET)
+    assert text.splitlines()[0].split() == ["set", "images", "seed", "D_um2_per_s"]
+    assert text.endswith("\ntotal 39672 images")
+    ds = load_dataset(demo)
+    lines = sd.describe_loaded(ds, ds).splitlines()
+    assert lines[0] == (f"test set: demo, {N} images, seed 3, "
+                        f"D in [{ds.D.min():.2f}, {ds.D.max():.2f}] um^2/s")
+    assert lines[1] == f"training set: demo, {N} images, seed 3"
+    tif = sd.describe_tiff(sd.tiff_summary(demo))
+    assert tif.startswith(f"ImageJ stack: {N} images, axes ")
+    assert tif.endswith(f"\npixel size: {P.pixel_size_um:.4f} um (Fiji: Image > Properties)")
+
+
+def test_describe_uniform_and_edge_events(demo):
+    u = sd.uniform_check(np.linspace(0.75, 1.75, 101), 0.75, 1.75)
+    text = sd.describe_uniform(u, 0.75, 1.75)
+    assert text.startswith("101 images: D min 0.7500, max 1.7500, mean 1.2500 (uniform: 1.25), sd ")
+    assert f"(uniform: {1 / 12**0.5:.4f})\n" in text
+    assert text.endswith(f"Kolmogorov-Smirnov against uniform [0.75, 1.75]: p = {u['ks_p']:.3f}")
+    ds = load_dataset(demo)
+    outside, touches = np.zeros(N, bool), np.arange(N) < N // 4
+    assert sd.describe_edge_events(ds, outside, touches) == (
+        f"demo: the dot leaves the image in 0.0% of {N} images; the box touches the edge in 25.0%")

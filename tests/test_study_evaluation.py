@@ -16,8 +16,7 @@ import pytest
 
 from qdloc import PAPER, simulate
 from qdloc.plots import evaluation as pe
-from qdloc.study import errors
-from qdloc.study import table1 as t1
+from qdloc.study import errors, table1 as t1
 from qdloc.study.calibration import CALIBRATED_TRACKPY, paper_row, read_table1, row_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,6 +241,34 @@ def test_learned_predictions_and_rows(tmp_path):
     meta = json.loads(path.read_text())["metadata"]
     assert meta[t1.CO_NAME]["n_per_set"] == {"test_D0.75": 6, "test_D1": 6, "test_D1.75": 6}
     assert meta[t1.FR_NAME]["predictions"] == "shipped pred_test_*.csv"
+
+
+def test_learned_rows_write_both_rows_and_every_methods_standard_errors(tmp_path):
+    test = t1.simulate_test_sets(PAPER, n_per_set=8)
+    features = {D: (t1.locators(CALIBRATED_TRACKPY, FRCNN_DIR / "frcnn_cpu.pt", COMPACT)[t1.TP_NAME](s.images),
+                    s.centroids) for D, s in test.items()}
+    lr = t1.learned_rows(tmp_path / "table1.json", features, PAPER, COMPACT, FRCNN_DIR, n_per_set=8,
+                         n_resamples=20, seed=1)
+    assert lr.path == tmp_path / "table1.json"
+    assert {D: len(p) for D, p in lr.compact_pred.items()} == {0.75: 8, 1.0: 8, 1.75: 8}
+    assert all(np.array_equal(lr.test[D].images, s.images) for D, s in test.items())  # the same sets
+    doc = read_table1(lr.path)
+    assert set(doc["methods"]) == {t1.FR_NAME, t1.CO_NAME}
+    assert set(doc["standard_errors"]) == {t1.TP_NAME, t1.FR_NAME, t1.CO_NAME}
+    assert list(lr.preds) == list(t1.METHOD_ORDER)
+    with pytest.raises(ValueError, match="n_qd"):  # weights trained for other parameters
+        t1.learned_rows(tmp_path / "t.json", features, PAPER.replace(n_qd=20.0), COMPACT, FRCNN_DIR, n_per_set=8)
+
+
+def test_error_pivot_rows_by_D_columns_by_method():
+    err = pd.DataFrame({"method": [t1.TP_NAME, t1.CO_NAME, t1.TP_NAME, t1.CO_NAME],
+                        "D_um2_per_s": [0.0, 0.0, 1.0, 1.0], "mean_nm": [10.0, 5.0, 30.0, 15.0],
+                        "median_nm": [9.0, 4.0, 29.0, 14.0]})
+    p = t1.error_pivot(err, ["mean_nm"])
+    assert p.loc[1.0, ("mean_nm", "TrackPy")] == 30.0 and p.loc[0.0, ("mean_nm", "Compact")] == 5.0
+    assert list(p.index) == [0.0, 1.0]
+    with pytest.raises(ValueError, match="rmse_nm"):
+        t1.error_pivot(err, ["rmse_nm"])
 
 
 def test_locators_run_on_images():

@@ -11,7 +11,7 @@ import pytest
 
 from qdloc import SimParams, simulate_movie
 from qdloc.study import tracking as st
-from qdloc.study.detector import detector_auc, detector_effects
+from qdloc.study.detector import describe_detector_effects, detector_auc, detector_effects
 from qdloc.transport.censored import window_px
 from qdloc.transport.diffusion import scanner_blur_coefficient
 
@@ -133,6 +133,9 @@ def test_detector_auc_and_effects():
     with pytest.raises(ValueError, match="excess_noise=2.0"):
         detector_auc(det, "TrackPy", 2.0)
     assert not math.isnan(eff["drop_compact"])
+    text = describe_detector_effects(eff, 1.5)
+    assert text.startswith("F = 1.5: AUC@140 drops by 0.040 (TrackPy) and 0.030 (compact)")
+    assert "by +0.020" in text and text.endswith("TrackPy -0.020, compact -0.020")
 
 
 def test_setup_glue_names_the_steps_and_the_blur():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from qdloc.localise.compact import SELECT_BY
+from qdloc.localise.compact import SELECT_BY, count_parameters, macs_per_image
 from qdloc.study import training_report as tr
 from qdloc.study.calibration import paper_row
 
@@ -199,3 +200,88 @@ def test_scan_agreement_is_the_largest_cell_difference():
     assert tr.scan_agreement(pd.concat([scan, ev.assign(n_qd=10.0, auc_70nm=0.0)]), ours, 7.5) == pytest.approx(0.03)
     with pytest.raises(ValueError, match="n_qd=5.0"):
         tr.scan_agreement(scan, ours, 5.0)
+
+
+# --------------------------------------------------------------------------
+# The lines chapter 05 prints: its numbers, formatted as printed
+# --------------------------------------------------------------------------
+def test_describe_model_and_network_of_the_shipped_network():
+    run = tr.load_compact_run(COMPACT_DIR)
+    p = run.params
+    text = tr.describe_model(run).splitlines()
+    assert text[0] == "model file: compact.pt in compact/"
+    assert text[1] == f"trained for N_qd = {p.n_qd:g}, N_bkg = {p.n_bkg:g}, start margin {p.start_margin_px:g} px"
+    # a model trained for other parameters than SimParams() says so
+    other = dataclasses.replace(run, params=p.replace(n_bkg=p.n_bkg + 1))
+    assert tr.describe_model(other).endswith("\nnote: SimParams() has changed since this model was trained; "
+                                             "it keeps its own")
+    net = tr.describe_network(run)
+    assert net.startswith(str(run.net))
+    assert f"parameters: {count_parameters(run.net):,}\n" in net
+    assert f"per image and view: {macs_per_image(run.net) / 1e6:.2f} M\n" in net
+    assert net.endswith(f"weights file: {run.model_path.stat().st_size / 1e3:.0f} kB")
+
+
+def test_describe_views_relative_change_and_walks_outside():
+    views = pd.DataFrame({"D=0": [40.0, 40.4], "D=1.75": [90.0, 99.0]},
+                         index=pd.Index(["identity", "flip_y"], name="view"))
+    text = tr.describe_views(views, {0.0: 0.0, 1.75: 0.123})
+    assert text.startswith("mean error (nm) of the network on each view, mapped back:\n")
+    rel = text.split("relative to the plain images (%):\n")[1].splitlines()
+    assert rel[-2].split() == ["flip_y", "1.0", "10.0"]  # +1 % and +10 %
+    assert text.endswith("walks that end outside their start box (%): {'D=0': 0, 'D=1.75': 12} "
+                         "(start outside it: 0 %)")
+    with pytest.raises(ValueError, match="expected a row 'identity'"):
+        tr.describe_views(views.drop(index="identity"), {})
+
+
+def test_describe_comparison_counts_the_cells():
+    paper = paper_row("FCNN")
+    ev = _evaluation({0.75: (0.40, 0.95, 0.99), 1.0: (0.50, 0.80, 0.99), 1.75: (0.3, 0.8, 0.95)})
+    _, table, short = tr.paper_comparison(ev, paper)
+    text = tr.describe_comparison(table, short, ev)
+    assert "\ncells at or above the paper's: 7 of 9\n" in text
+    assert text.endswith("mean error (nm): {0.75: 50.8, 1.0: 51.0, 1.75: 51.8}")
+    assert "   D  eps_nm   by\n0.75    70.0 0.08" in text
+
+
+def _scan(paper: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame([{"n_qd": n_qd, "D": D, "auc_70nm": auc, "auc_140nm": auc, "auc_210nm": auc,
+                          "mean_error_nm": 300.0 / n_qd, "crlb_nm": 90.0 / n_qd}
+                         for n_qd, auc in ((7.5, 0.3), (10.0, 0.995), (30.0, 0.999)) for D in paper.index])
+
+
+def test_describe_floor_quotes_the_bound_and_the_ratios():
+    crlb = {"signal_photons": 449.4, "sigma_nm": 20.0, "sigma_x_nm": 19.96, "sigma_y_nm": 20.04}
+    ev = _evaluation({0.75: (0.4, 0.9, 0.99), 1.0: (0.5, 0.8, 0.99)})
+    text = tr.describe_floor(crlb, ev, None, n_bkg=8.4).splitlines()
+    mean = 20.0 * np.sqrt(np.pi / 2)  # 25.07 nm
+    assert text[0] == "signal photons of a still dot in focus: 449; background 8.4 per pixel"
+    assert text[1] == f"CRLB of a still dot: 20.0 nm (x), 20.0 nm (y); as a mean distance {mean:.1f} nm"
+    assert text[3].split() == ["0.75", f"{50.75 / mean:.1f}"]  # network mean error / floor
+    scan = _scan(paper_row("FCNN"))
+    with_scan = tr.describe_floor(crlb, ev, scan, n_bkg=8.4)
+    assert with_scan.splitlines()[-1].split()[:3] == ["30.0", "1.75", "0.999"]
+
+
+def test_floor_report_text_glue_and_checks():
+    paper = paper_row("FCNN")
+    scan = _scan(paper)
+    ours = scan[scan["n_qd"] == 7.5].set_index("D")[["auc_70nm", "auc_140nm", "auc_210nm"]]
+    ours.columns = [70.0, 140.0, 210.0]
+    crlb = {"sigma_nm": 20.0}
+    mean = 20.0 * np.sqrt(np.pi / 2)
+    r = tr.floor_report(scan, paper, ours, crlb, 7.5, still_nm=30.0)
+    assert r["still_ratio"] == pytest.approx(30.0 / mean)
+    assert r["monotone"] is True and r["scan_agree"] == 0.0
+    assert (r["crlb_fall"], r["error_fall"]) == (pytest.approx(4.0), pytest.approx(4.0))
+    assert list(r["glue"]) == ["first_ratio", "crlb_fall", "error_fall", "scan_lo", "scan_hi", "still_ratio",
+                               "scan_agree"]
+    assert r["text"].splitlines() == [
+        "every cell at or above the paper's row at N_qd = [10.0, 30.0] (the smallest: 1.33 x the calibrated value)",
+        "from N_qd = 7.5 to 30: the still-dot bound falls 4.0 x, the network's mean error (over the three D) 4.0 x",
+        f"a dot that does not move (D = 0, outside the training range): network mean error 30.0 nm = "
+        f"{30.0 / mean:.1f} x the floor"]
+    alone = tr.floor_report(None, paper, ours, crlb, 7.5, still_nm=30.0)
+    assert alone["glue"] == {"still_ratio": pytest.approx(30.0 / mean)}
+    assert alone["text"] == r["text"].splitlines()[-1]

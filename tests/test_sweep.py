@@ -26,11 +26,15 @@ import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from qdloc import SimParams  # noqa: E402
-from qdloc.cli import build_parser  # noqa: E402
-from qdloc.cli import sweep as cs  # noqa: E402
+from qdloc.cli import (
+    build_parser,  # noqa: E402
+    sweep as cs,  # noqa: E402
+)
 from qdloc.plots import sweep as ps  # noqa: E402
-from qdloc.study import sweep as sw  # noqa: E402
-from qdloc.study import sweep_point as sp  # noqa: E402
+from qdloc.study import (
+    sweep as sw,  # noqa: E402
+    sweep_point as sp,  # noqa: E402
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

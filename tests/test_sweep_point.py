@@ -15,8 +15,10 @@ import pytest  # noqa: E402
 
 from qdloc import PAPER, simulate  # noqa: E402
 from qdloc.plots.sweep import plot_point_estimates  # noqa: E402
-from qdloc.study import sweep_maps as sm  # noqa: E402
-from qdloc.study import sweep_point as sp  # noqa: E402
+from qdloc.study import (
+    sweep_maps as sm,  # noqa: E402
+    sweep_point as sp,  # noqa: E402
+)
 
 D_GRID = (0.0, 0.75, 1.0, 1.75, 3.0)
 NQD_GRID = (2.37, 7.5, 23.7)
@@ -74,6 +76,9 @@ def test_lead_summary_finds_the_largest_lead():
     assert (lead["largest"], lead["D"], lead["n_qd"]) == (pytest.approx(0.6), 0.0, 23.7)
     assert lead["smallest"] == pytest.approx(0.6 * 0.237 * 0.25)
     assert lead["at_operating"] == {0.75: 0.37, 1.0: 0.34, 1.75: 0.25}
+    text = sm.describe_lead(lead, 7.5)
+    assert "largest 0.60 at D = 0, N_qd = 23.7; smallest 0.04" in text
+    assert text.endswith("(N_qd = 7.5), by D: {0.75: 0.37, 1.0: 0.34, 1.75: 0.25}")
     with pytest.raises(ValueError, match="not a row"):
         sm.lead_summary(grids, 5.0)
 
@@ -83,6 +88,9 @@ def test_reach_tables_side_by_side():
     assert list(d_max.columns) == [sp.TRACKPY, sp.COMPACT]
     assert d_max.loc[7.5, sp.COMPACT] == 1.0 and math.isnan(d_max.loc[7.5, sp.TRACKPY])
     assert n_min.loc[0.0, sp.COMPACT] == 7.5
+    text = sm.describe_reach(d_max, n_min, _table(), 0.5)
+    assert "per N_qd (grid D up to 3):\n" in text and "(grid N_qd from 2.37 to 23.7):\n" in text
+    assert text.endswith(n_min.to_string()) and d_max.to_string() in text
 
 
 def test_operating_point_and_paper_comparison():
@@ -125,6 +133,9 @@ def test_still_dot_match_and_lead_in_se():
     # TrackPy still: 0.3; compact 0.75 (1 - D/4) >= 0.3 up to D = 2.4 -> grid 1.75
     assert m["trackpy_still"] == pytest.approx(0.3) and m["compact_reach_D"] == 1.75
     assert m["trackpy_n_qd_needed"] is None and m["n_qd_max"] == 23.7
+    text = sm.describe_still_dot_match(m, 3.0)
+    assert text.startswith("TrackPy, still dot: 0.300; the compact scores at least that up to D = 1.75")
+    assert text.endswith("reaches it at N_qd = None (None: not up to 23.7)")
     z = sm.lead_in_se(sm.operating_point(t, 7.5))
     assert z.loc[1.0, "SE"] == pytest.approx(math.hypot(0.02, 0.03))
     assert z.loc[1.0, "z"] == pytest.approx(0.6 * 0.5625 / math.hypot(0.02, 0.03))

@@ -44,8 +44,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from qdloc.eval.checks import finite_1d
-from qdloc.eval.checks import preview as _preview
+from qdloc.eval.checks import finite_1d, preview as _preview
 
 __all__ = [
     "PAPER_EPS_NM",

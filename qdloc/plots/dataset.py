@@ -30,6 +30,7 @@ def plot_montage(
     trajectory: bool = True,
     box: bool = True,
     cmap: str = "gray",
+    title: str | None = None,
 ):
     """Images of a set with their labels: centroid (red +), trajectory (yellow), box (cyan).
 
@@ -45,6 +46,8 @@ def plot_montage(
         Figure to draw on (default a new one).
     trajectory, box : bool
         Overlay the trajectory and the detection box.
+    title : str, optional
+        The figure's title.
 
     Returns
     -------
@@ -94,13 +97,17 @@ def plot_montage(
         ax.set_title(f"#{int(row.frame)}  D={row.D_um2_per_s:.2f}", fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
+    if title is not None:
+        fig.suptitle(title, fontsize=9)
     return fig
 
 
 def plot_D_histogram(
-    D, low: float | None = None, high: float | None = None, bins: int = 40, ax=None
+    D, low: float | None = None, high: float | None = None, bins: int = 40, ax=None, title: str | None = None
 ):
     """Density histogram of per-image diffusion coefficients and the uniform density on [low, high].
+
+    ``title``, if given, is the axes' title.
 
     Returns
     -------
@@ -133,4 +140,6 @@ def plot_D_histogram(
     ax.set_xlabel("D (µm²/s)")
     ax.set_ylabel("density")
     ax.legend(fontsize="small", loc="lower center")
+    if title is not None:
+        ax.set_title(title)
     return ax

@@ -14,8 +14,7 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from numpy import bool_ as np_bool
-from numpy import integer as np_integer
+from numpy import bool_ as np_bool, integer as np_integer
 
 from qdloc.io import atomic_write_text
 

@@ -2,7 +2,8 @@
 provenance and checksums, sharding, and the results file of the chapter.
 
 The sets themselves are written and read by :mod:`qdloc.data.dataset`; this module only looks
-at them: tables for the chapter to show, checks for its exercises, and the summary it writes.
+at them: tables for the chapter to show, checks for its exercises, and the summary it writes;
+the ``describe_*`` functions write their numbers as the lines the chapter prints.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ __all__ = [
     "resimulate_image",
     "label_error_nm",
     "edge_events",
+    "describe_preset",
+    "describe_loaded",
+    "describe_tiff",
+    "describe_uniform",
+    "describe_edge_events",
 ]
 
 
@@ -336,3 +342,90 @@ def edge_events(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     touches = ((lab.bbox_x0 <= -0.5) | (lab.bbox_y0 <= -0.5) | (lab.bbox_x1 >= W)
                | (lab.bbox_y1 >= H)).to_numpy()
     return outside, touches
+
+
+def describe_preset(preset: Mapping[str, SetSpec]) -> str:
+    """:func:`preset_table` as text, and the total number of images.
+
+    Parameters
+    ----------
+    preset : mapping
+        ``{name: SetSpec}``, e.g. :data:`qdloc.data.presets.PAPER_PRESET`.
+
+    Returns
+    -------
+    str
+    """
+    table = preset_table(preset)
+    return f"{table.to_string(index=False)}\ntotal {table['images'].sum()} images"
+
+
+def describe_loaded(test: Dataset, train: Dataset) -> str:
+    """One line on a test set (name, size, seed, D range) and one on a training set.
+
+    Parameters
+    ----------
+    test, train : Dataset
+        Loaded sets (:func:`qdloc.data.dataset.load_dataset`).
+
+    Returns
+    -------
+    str
+    """
+    return (f"test set: {test.path.name}, {len(test)} images, seed {test.seed}, "
+            f"D in [{test.D.min():.2f}, {test.D.max():.2f}] um^2/s\n"
+            f"training set: {train.path.name}, {len(train)} images, seed {train.seed}")
+
+
+def describe_tiff(tif: Mapping[str, Any]) -> str:
+    """:func:`tiff_summary` as two lines: the ImageJ stack, and its pixel size as Fiji reads it.
+
+    Parameters
+    ----------
+    tif : mapping
+        :func:`tiff_summary`'s result.
+
+    Returns
+    -------
+    str
+    """
+    return (f"ImageJ stack: {tif['images']} images, axes {tif['axes']}, shape {tif['shape']}, {tif['dtype']}\n"
+            f"pixel size: {tif['pixel_size']:.4f} {tif['unit']} (Fiji: Image > Properties)")
+
+
+def describe_uniform(u: Mapping[str, float], low: float, high: float) -> str:
+    """:func:`uniform_check` as two lines: the statistics of D next to the uniform's, and the KS p-value.
+
+    Parameters
+    ----------
+    u : mapping
+        :func:`uniform_check`'s result for ``[low, high]``.
+    low, high : float
+        The uniform's bounds, µm²/s (printed only).
+
+    Returns
+    -------
+    str
+    """
+    return (f"{u['n']} images: D min {u['min']:.4f}, max {u['max']:.4f}, mean {u['mean']:.4f} "
+            f"(uniform: {u['mean_expected']:g}), sd {u['sd']:.4f} (uniform: {u['sd_expected']:.4f})\n"
+            f"Kolmogorov-Smirnov against uniform [{low:g}, {high:g}]: p = {u['ks_p']:.3f}")
+
+
+def describe_edge_events(ds: Dataset, outside: np.ndarray, touches: np.ndarray) -> str:
+    """How often the dot leaves the image and its box touches the edge (:func:`edge_events`).
+
+    Parameters
+    ----------
+    ds : Dataset
+        The set.
+    outside, touches : ndarray of bool
+        :func:`edge_events`' result for ``ds``.
+
+    Returns
+    -------
+    str
+        Both as percentages with one decimal.
+    """
+    return (f"{ds.path.name}: the dot leaves the image in {np.mean(outside):.1%} of {len(ds)} "
+            f"images; the box touches the edge in {np.mean(touches):.1%}")

@@ -13,7 +13,7 @@ from qdloc.localise.registry import locate
 from qdloc.sim.params import SimParams
 from qdloc.sim.simulate import simulate
 
-__all__ = ["detector_study", "detector_summary", "detector_auc", "detector_effects"]
+__all__ = ["detector_study", "detector_summary", "detector_auc", "detector_effects", "describe_detector_effects"]
 
 
 def detector_study(
@@ -139,3 +139,25 @@ def detector_effects(table: pd.DataFrame, excess_noise: float, trackpy: str = "T
             "retrained_gain": auc(retrained, excess_noise) - auc(compact, excess_noise),
             "bidirectional_trackpy": auc(trackpy, 1.0, True) - auc(trackpy, 1.0),
             "bidirectional_compact": auc(compact, 1.0, True) - auc(compact, 1.0)}
+
+
+def describe_detector_effects(effects: Mapping[str, float], excess_noise: float) -> str:
+    """:func:`detector_effects` in two lines of words.
+
+    Parameters
+    ----------
+    effects : mapping
+        :func:`detector_effects`'s output.
+    excess_noise : float
+        The ``F`` it was computed at.
+
+    Returns
+    -------
+    str
+    """
+    e = effects
+    return (f"F = {excess_noise}: AUC@140 drops by {e['drop_trackpy']:.3f} (TrackPy) and "
+            f"{e['drop_compact']:.3f} (compact); training with the PMT model changes the compact's "
+            f"by {e['retrained_gain']:+.3f}\n"
+            f"bidirectional scan, F = 1: TrackPy {e['bidirectional_trackpy']:+.3f}, "
+            f"compact {e['bidirectional_compact']:+.3f}")

@@ -6,8 +6,9 @@ its results file (``01_scanner_timing.json``, ``02_random_walks.json``,
 (:func:`scanner_timing`), the step variances and the MSD fit of an ensemble of walks
 (:func:`step_variance_ratios`, :func:`msd_fit`, :func:`random_walk_results`), and the photon
 counts against the paper's Eq. 1 (:func:`psf_summary`, :func:`counts_vs_eq1`,
-:func:`figure1_summary`, :func:`motion_blur_effect`). Randomness enters only through the
-simulations passed in, or a seed.
+:func:`figure1_summary`, :func:`motion_blur_effect`, :func:`psf_photon_results`). The
+``describe_*`` functions write these numbers as the lines the chapters print. Randomness enters
+only through the simulations passed in, or a seed.
 """
 
 from __future__ import annotations
@@ -42,6 +43,22 @@ __all__ = [
     "figure1_summary",
     "motion_blur_effect",
     "results_text",
+    "describe_scan",
+    "describe_timing",
+    "describe_clocks",
+    "describe_beam_state",
+    "describe_walks",
+    "describe_step_sizes",
+    "describe_step_variances",
+    "describe_msd_fit",
+    "describe_psf_params",
+    "describe_psf",
+    "describe_noise",
+    "describe_counts",
+    "figure1_table",
+    "psf_photon_results",
+    "half_signal_depth",
+    "signal_budget",
 ]
 
 _AXES = "xyz"
@@ -454,3 +471,363 @@ def results_text(results: dict, digits: int = 4) -> str:
     str
     """
     return "\n".join(f"{k}: {_rounded(v, digits)}" for k, v in results.items())
+
+
+# --------------------------------------------------------------------------
+# The lines the chapters print
+# --------------------------------------------------------------------------
+def describe_scan(params: SimParams) -> str:
+    """Two lines on the raster: image size, pixel size, dwell and retrace (chapter 01).
+
+    Parameters
+    ----------
+    params : SimParams
+        The scan.
+
+    Returns
+    -------
+    str
+    """
+    return (f"image: {params.height_px} lines x {params.width_px} pixels of {params.pixel_size_um * 1e3:g} nm\n"
+            f"dwell tau_d = {params.dwell_s * 1e6:g} us, retrace tau_r = {params.retrace_s * 1e3:g} ms")
+
+
+def describe_timing(timing: dict, params: SimParams) -> str:
+    """Chapter 01's timing lines: line period, frame time, two pixel start times, duty cycle.
+
+    Parameters
+    ----------
+    timing : dict
+        :func:`scanner_timing`'s result for ``params``.
+    params : SimParams
+        The scan (for the last pixel's indices).
+
+    Returns
+    -------
+    str
+        Times in ms with four decimals, the duty cycle in per cent with two.
+    """
+    return "\n".join([
+        f"line period  T_line  = {timing['line_period_s'] * 1e3:.4f} ms",
+        f"frame time   T_frame = {timing['frame_time_s'] * 1e3:.4f} ms",
+        f"first pixel of the second line (i = 1) starts at t = {timing['line2_first_pixel_start_s'] * 1e3:.4f} ms",
+        f"last pixel (i, j) = ({params.height_px - 1}, {params.width_px - 1}) "
+        f"starts at t = {timing['last_pixel_start_s'] * 1e3:.4f} ms",
+        f"time spent recording: {timing['recording_time_s'] * 1e3:.4f} ms, "
+        f"i.e. {100 * timing['duty_cycle']:.2f} % of the frame",
+    ])
+
+
+def describe_clocks(timing: dict) -> str:
+    """The scan's two clocks, how many intervals each has, and the intervals' check (chapter 01).
+
+    Parameters
+    ----------
+    timing : dict
+        :func:`scanner_timing`'s result.
+
+    Returns
+    -------
+    str
+    """
+    return "\n".join([
+        f"fast clock: {timing['fast_clock_s'] * 1e6:.4f} us, {timing['n_fast_intervals']} intervals",
+        f"slow clock: {timing['slow_clock_s'] * 1e3:.4f} ms, {timing['n_slow_intervals']} intervals",
+        "intervals = differences of the start times (within 1e-15 s): "
+        f"{timing['checks']['intervals_are_start_time_differences']}",
+    ])
+
+
+def describe_beam_state(state: dict, t_s: float) -> str:
+    """Where the beam is at ``t_s``: line, time into it, retracing or not, pixels recording.
+
+    Parameters
+    ----------
+    state : dict
+        :func:`qdloc.sim.scanner.beam_state_at`'s result at ``t_s``.
+    t_s : float
+        The time it was asked for, s (printed in ms).
+
+    Returns
+    -------
+    str
+    """
+    return (f"t = {t_s * 1e3:g} ms: line {state['line']}, {state['into_line_s'] * 1e3:.3f} ms after its start; "
+            f"retracing: {state['retracing']}\npixels being recorded at that moment: {state['n_recording']}")
+
+
+def describe_walks(params: SimParams, D: float, n_walks: int, seed: int) -> str:
+    """Chapter 02's ensemble: D, walks, samples, seed, and the steps on each clock.
+
+    Parameters
+    ----------
+    params : SimParams
+        The scan.
+    D : float
+        Diffusion coefficient, µm²/s.
+    n_walks : int
+        Walks in the ensemble.
+    seed : int
+        Their seed.
+
+    Returns
+    -------
+    str
+    """
+    c = two_clocks(params)
+    return (f"D = {D} um^2/s, {n_walks} walks of {params.n_pixels} samples, seed {seed}\n"
+            f"fast clock {c['fast_s'] * 1e6:.1f} us ({int(c['fast'].sum())} steps), "
+            f"slow clock {c['slow_s'] * 1e3:.3f} ms ({int(c['slow'].sum())} steps)")
+
+
+def describe_step_sizes(params: SimParams, D: float) -> str:
+    """Standard deviation of a step on each clock, ``sqrt(2·D·Δt)`` in nm, next to the pixel size.
+
+    Parameters
+    ----------
+    params : SimParams
+        The scan.
+    D : float
+        Diffusion coefficient, µm²/s.
+
+    Returns
+    -------
+    str
+    """
+    c = two_clocks(params)
+    return "\n".join([
+        f"step sd within a line (fast clock):   {np.sqrt(2 * D * c['fast_s']) * 1e3:.3f} nm",
+        f"step sd between lines (slow clock):   {np.sqrt(2 * D * c['slow_s']) * 1e3:.3f} nm",
+        f"pixel size:                           {params.pixel_size_um * 1e3:.0f} nm",
+    ])
+
+
+def describe_step_variances(traj_um, params: SimParams, D: float) -> str:
+    """:func:`step_variance_ratios` (3 decimals), and the sampling sd ``sqrt(2/n)`` of each clock.
+
+    Parameters
+    ----------
+    traj_um : array_like (n, H·W, 3)
+        Walks simulated at ``D``, µm.
+    params : SimParams
+        The scan.
+    D : float
+        Their diffusion coefficient, µm²/s.
+
+    Returns
+    -------
+    str
+    """
+    traj = _check_walks(traj_um, params)
+    c = two_clocks(params)
+    n_fast, n_slow = int(c["fast"].sum()) * traj.shape[0], int(c["slow"].sum()) * traj.shape[0]
+    return "\n".join([
+        "var / (2 D dt), per clock and axis:",
+        results_text(step_variance_ratios(traj, params, D), digits=3),
+        f"sampling sd: fast ~ {np.sqrt(2 / n_fast):.3f} ({n_fast} steps), "
+        f"slow ~ {np.sqrt(2 / n_slow):.3f} ({n_slow} steps)",
+    ])
+
+
+def describe_msd_fit(fit: dict, D: float, n_walks: int) -> str:
+    """:func:`msd_fit`'s slopes and ``D_fit`` against ``2·D``, and the expected relative sd.
+
+    Parameters
+    ----------
+    fit : dict
+        :func:`msd_fit`'s result.
+    D : float
+        The walks' diffusion coefficient, µm²/s.
+    n_walks : int
+        Walks in the ensemble (the sd is about ``sqrt(2 / (3 n_walks))``).
+
+    Returns
+    -------
+    str
+    """
+    D_fit = fit["D_fit_um2_per_s"]
+    return "\n".join([
+        results_text({"MSD slope per axis (um^2/s)": fit["slope_um2_per_s"]}, digits=4),
+        f"expected 2D = {2 * D:.4f}",
+        f"D_fit = {D_fit:.4f} um^2/s (D = {D}); D_fit / D = {D_fit / D if D > 0 else float('nan'):.4f}",
+        f"expected relative sd of D_fit for {n_walks} walks: about {np.sqrt(2 / (3 * n_walks)):.4f}",
+    ])
+
+
+def describe_psf_params(params: SimParams) -> str:
+    """The PSF's widths, the pixel size, ``N_qd`` and ``N_bkg`` (chapter 03).
+
+    Parameters
+    ----------
+    params : SimParams
+
+    Returns
+    -------
+    str
+    """
+    return (f"sigma_xy = {params.sigma_xy_um} um, sigma_z = {params.sigma_z_um} um, "
+            f"pixel a = {params.pixel_size_um} um\nN_qd = {params.n_qd}, N_bkg = {params.n_bkg}")
+
+
+def describe_psf(psf: dict, params: SimParams) -> str:
+    """:func:`psf_summary`'s peak signal, brightest pixel (checked against ``N_bkg`` + peak), FWHMs.
+
+    Parameters
+    ----------
+    psf : dict
+        :func:`psf_summary`'s result for ``params``.
+    params : SimParams
+
+    Returns
+    -------
+    str
+    """
+    peak = psf["peak_signal_counts"]
+    same = np.isclose(psf["peak_expected_counts"], params.n_bkg + peak, rtol=1e-12)
+    return "\n".join([
+        f"peak signal (Eq. 1 at the dot, minus background): {peak:.4f} photons",
+        f"brightest pixel of a static dot at a pixel centre: {psf['peak_expected_counts']:.4f} "
+        f"photons (= N_bkg + peak: {same})",
+        f"lateral FWHM {psf['fwhm_xy_um']:.4f} um = {psf['fwhm_xy_px']:.2f} px; "
+        f"axial FWHM {psf['fwhm_z_um']:.4f} um",
+    ])
+
+
+def describe_noise(psf: dict) -> str:
+    """The background's noise sd and the signal-to-noise ratio at the peak (:func:`psf_summary`).
+
+    Parameters
+    ----------
+    psf : dict
+        :func:`psf_summary`'s result.
+
+    Returns
+    -------
+    str
+    """
+    return (f"background noise sd sqrt(N_bkg) = {psf['background_noise_sd']:.4f} photons\n"
+            f"peak signal / noise at the peak = {psf['snr_peak']:.4f}")
+
+
+def describe_counts(check: dict, dispersion: float) -> str:
+    """:func:`counts_vs_eq1`'s table (4 decimals) and its dispersion index.
+
+    Parameters
+    ----------
+    check : dict
+        Its groups' statistics.
+    dispersion : float
+        Its mean of ``(n - N)² / N``.
+
+    Returns
+    -------
+    str
+    """
+    return (pd.DataFrame.from_dict(check, orient="index").round(4).to_string()
+            + f"\nmean of (n - N)^2 / N over all pixels: {dispersion:.4f} (Poisson: 1)")
+
+
+def figure1_table(sim: Simulation, panels: str = "abcd") -> pd.DataFrame:
+    """The panels of the paper's Fig. 1: D, centroid and brightest count, one row per panel.
+
+    Parameters
+    ----------
+    sim : qdloc.sim.simulate.Simulation
+        The panels' images, one per panel.
+    panels : str
+        The panels' letters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``(a)``, ``(b)``, ...; columns ``D (um^2/s)``, ``centroid x (px)``,
+        ``centroid y (px)`` and ``brightest pixel``.
+    """
+    if len(panels) != len(sim.D):
+        raise ValueError(f"panels={panels!r} has {len(panels)} letters: expected one per image ({len(sim.D)})")
+    s = figure1_summary(sim)
+    return pd.DataFrame(
+        {"D (um^2/s)": sim.D, "centroid x (px)": sim.centroids[:, 0],
+         "centroid y (px)": sim.centroids[:, 1], "brightest pixel": s["max_count"]},
+        index=[f"({p})" for p in panels],
+    )
+
+
+def psf_photon_results(params: SimParams, psf: dict, counts: tuple[dict, float], figure1: dict,
+                       seed: int, D: float, n_images: int) -> dict:
+    """Chapter 03's numbers, ready for ``03_psf_photon_counts.json``.
+
+    Parameters
+    ----------
+    params : SimParams
+        The simulator.
+    psf : dict
+        :func:`psf_summary`'s result.
+    counts : (dict, float)
+        :func:`counts_vs_eq1`'s result.
+    figure1 : dict
+        :func:`figure1_summary`'s result.
+    seed : int
+        Seed of the images (recorded only).
+    D : float
+        Their diffusion coefficient, µm²/s (recorded only).
+    n_images : int
+        How many were checked (recorded only).
+
+    Returns
+    -------
+    dict
+        ``seed``, ``D_um2_per_s``, ``n_images``, ``n_qd``, ``n_bkg``, the keys of ``psf``,
+        ``counts_vs_eq1``, ``dispersion_index`` and ``figure1``.
+    """
+    check, dispersion = counts
+    return {"seed": seed, "D_um2_per_s": D, "n_images": n_images, "n_qd": params.n_qd,
+            "n_bkg": params.n_bkg, **psf, "counts_vs_eq1": check, "dispersion_index": dispersion,
+            "figure1": figure1}
+
+
+def _image_centre_um(params: SimParams, z_um: float = 0.0) -> tuple[float, float, float]:
+    a = params.pixel_size_um
+    return ((params.width_px // 2) * a, (params.height_px // 2) * a, z_um)
+
+
+def half_signal_depth(params: SimParams) -> tuple[float, float]:
+    """The depth where a static dot's peak signal halves, and the signal Eq. 1 gives there.
+
+    Parameters
+    ----------
+    params : SimParams
+        PSF widths, ``N_qd``, ``N_bkg``.
+
+    Returns
+    -------
+    z_half_um, signal : float
+        ``σ_z·sqrt(2 ln 2)``, and the brightest expected count minus ``N_bkg`` of a dot at the
+        centre pixel and that depth (half of :func:`psf_summary`'s ``peak_signal_counts``).
+    """
+    z_half = params.sigma_z_um * math.sqrt(2 * math.log(2))
+    at_z_half = expected_counts_static(_image_centre_um(params, z_half), params)
+    return z_half, float(at_z_half.max() - params.n_bkg)
+
+
+def signal_budget(params: SimParams) -> dict:
+    """Signal and background photons in one image of a static, in-focus dot at the centre pixel.
+
+    Parameters
+    ----------
+    params : SimParams
+        The simulator.
+
+    Returns
+    -------
+    dict
+        ``signal_total`` (sum over the pixels of Eq. 1 minus ``N_bkg``), ``signal_integral``
+        (``N_qd / (a² sqrt(2π) σ_z)``, the integral of Eq. 1's signal over the pixel area) and
+        ``background_total`` (``N_bkg·H·W``).
+    """
+    a = params.pixel_size_um
+    return {
+        "signal_total": float((expected_counts_static(_image_centre_um(params), params) - params.n_bkg).sum()),
+        "signal_integral": params.n_qd / (a**2 * math.sqrt(2 * math.pi) * params.sigma_z_um),
+        "background_total": params.n_bkg * params.n_pixels,
+    }

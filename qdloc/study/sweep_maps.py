@@ -28,13 +28,16 @@ __all__ = [
     "describe_table",
     "method_grids",
     "lead_summary",
+    "describe_lead",
     "reach_tables",
+    "describe_reach",
     "operating_point",
     "paper_cells",
     "paper_comparison",
     "point_difference",
     "maps_summary",
     "still_dot_match",
+    "describe_still_dot_match",
     "lead_in_se",
     "images_for_se",
     "beyond_grid",
@@ -152,6 +155,13 @@ def lead_summary(grids: Mapping[str, pd.DataFrame], n_qd: float,
             "at_operating": {float(d): round(float(v), 2) for d, v in at.items()}}
 
 
+def describe_lead(lead: Mapping[str, Any], n_qd: float) -> str:
+    """:func:`lead_summary` in words (``n_qd``: the operating point's N_qd)."""
+    return (f"compact minus TrackPy, AUC at 140 nm: largest {lead['largest']:.2f} at D = {lead['D']:g}, "
+            f"N_qd = {lead['n_qd']:g}; smallest {lead['smallest']:.2f}; at the paper's operating point "
+            f"(N_qd = {n_qd:g}), by D: {lead['at_operating']}")
+
+
 def reach_tables(grids: Mapping[str, pd.DataFrame],
                  threshold: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`qdloc.study.sweep_point.reach` of every method, side by side.
@@ -165,6 +175,29 @@ def reach_tables(grids: Mapping[str, pd.DataFrame],
     both = {m: reach(g, threshold) for m, g in grids.items()}
     return (pd.DataFrame({m: r[0] for m, r in both.items()}),
             pd.DataFrame({m: r[1] for m, r in both.items()}))
+
+
+def describe_reach(d_max: pd.DataFrame, n_min: pd.DataFrame, table: pd.DataFrame,
+                   threshold: float = 0.5) -> str:
+    """:func:`reach_tables`' two tables with their headings.
+
+    Parameters
+    ----------
+    d_max, n_min : DataFrame
+        :func:`reach_tables`' output.
+    table : DataFrame
+        The sweep's table (its grid's extent is named in the headings).
+    threshold : float
+        The AUC at 140 nm the tables were computed for.
+
+    Returns
+    -------
+    str
+    """
+    return (f"largest D (um^2/s) with AUC at 140 nm >= {threshold:g}, per N_qd "
+            f"(grid D up to {table['D'].max():g}):\n{d_max.to_string()}\n"
+            f"\nsmallest N_qd with AUC at 140 nm >= {threshold:g}, per D "
+            f"(grid N_qd from {table['n_qd'].min():g} to {table['n_qd'].max():g}):\n{n_min.to_string()}")
 
 
 def operating_point(table: pd.DataFrame, n_qd: float,
@@ -306,6 +339,15 @@ def still_dot_match(grids: Mapping[str, pd.DataFrame], n_qd: float, D: float = 1
             "compact_at_D": target,
             "trackpy_n_qd_needed": float(enough.index.min()) if len(enough) else None,
             "n_qd_max": float(tp.index.max())}
+
+
+def describe_still_dot_match(match: Mapping[str, Any], D_max: float, D: float = 1.0) -> str:
+    """:func:`still_dot_match` in words (``D_max``: the grid's largest D; ``D``: as passed to it)."""
+    m = match
+    return (f"TrackPy, still dot: {m['trackpy_still']:.3f}; the compact scores at least that up to "
+            f"D = {m['compact_reach_D']:g} um^2/s (grid up to {D_max:g})\n"
+            f"compact at D = {D:g}: {m['compact_at_D']:.3f}; TrackPy at D = {D:g} reaches it at N_qd = "
+            f"{m['trackpy_n_qd_needed']} (None: not up to {m['n_qd_max']:g})")
 
 
 def lead_in_se(at_op: pd.DataFrame) -> pd.DataFrame:

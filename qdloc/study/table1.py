@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from qdloc.sim.simulate import Simulation
 from qdloc.study.bootstrap import bootstrap_se_row
 from qdloc.study.calibration import (
     NqdFit,
+    check_model_params,
     compare_rows,
     read_predictions,
     row_difference,
@@ -50,6 +51,9 @@ __all__ = [
     "calibration_record",
     "distance_table",
     "method_standard_errors",
+    "LearnedRows",
+    "learned_rows",
+    "error_pivot",
     "fig3_summary",
     "table1_extra",
     "describe_setup",
@@ -582,6 +586,94 @@ def write_learned_rows(
     return write_table1(path, {CO_NAME: _row(compact_pred, test)},
                         {**common, "weights": Path(compact_model).name, "tta": True,
                          "score": "-sigma_px (predicted error)"})
+
+
+class LearnedRows(NamedTuple):
+    """What :func:`learned_rows` computed and wrote."""
+
+    #: ``{D: Simulation}``: the test sets.
+    test: dict[float, Simulation]
+    #: ``{D: predictions}`` of the compact network.
+    compact_pred: dict[float, pd.DataFrame]
+    #: ``{D: predictions}`` of the Keypoint R-CNN.
+    frcnn_pred: dict[float, pd.DataFrame]
+    #: ``{method: {D: predictions}}`` of the three localisers (:func:`method_predictions`).
+    preds: dict[str, Mapping[float, pd.DataFrame]]
+    #: The Table 1 file.
+    path: Path
+
+
+def learned_rows(
+    path: str | Path,
+    features: Features,
+    params: SimParams,
+    compact_model: str | Path,
+    frcnn_dir: str | Path,
+    n_per_set: int | None = None,
+    recompute_frcnn: bool = False,
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> LearnedRows:
+    """Table 1's rows of the two networks, and every row's bootstrap standard errors.
+
+    Checks that both weight files were trained for ``params``
+    (:func:`qdloc.study.calibration.check_model_params`), simulates the test sets
+    (:func:`simulate_test_sets`), predicts (:func:`learned_predictions`), writes both rows
+    (:func:`write_learned_rows`) and then the bootstrap standard errors of all three methods
+    (:func:`method_standard_errors`, TrackPy's from ``features``) into ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The Table 1 file, holding TrackPy's row already.
+    features : mapping
+        TrackPy's ``{D: (features, centroids)}`` on the same test sets.
+    params : SimParams
+    compact_model : str or Path
+    frcnn_dir : str or Path
+        Folder of ``frcnn_cpu.pt`` and its shipped ``pred_test_*.csv``.
+    n_per_set : int, optional
+        Images per test set (None: the paper's sizes).
+    recompute_frcnn : bool
+        Localise with the Keypoint R-CNN here instead of reading its shipped predictions.
+    n_resamples, seed : int
+        Bootstrap resamples and their seed.
+
+    Returns
+    -------
+    LearnedRows
+    """
+    frcnn_model = Path(frcnn_dir) / "frcnn_cpu.pt"
+    check_model_params(compact_model, params, kind="compact")
+    check_model_params(frcnn_model, params, kind="frcnn")
+    test = simulate_test_sets(params, n_per_set)
+    compact_pred, frcnn_pred = learned_predictions(test, compact_model, frcnn_dir, recompute_frcnn)
+    path = write_learned_rows(path, test, frcnn_pred, compact_pred, params, frcnn_model, compact_model,
+                              recompute_frcnn)
+    preds = method_predictions(features, frcnn_pred, compact_pred)
+    path = write_table1(path, {}, standard_errors=method_standard_errors(preds, test, n_resamples, seed))
+    return LearnedRows(test, compact_pred, frcnn_pred, preds, path)
+
+
+def error_pivot(errors: pd.DataFrame, values: Sequence[str]) -> pd.DataFrame:
+    """Localisation errors by D (rows) and method (columns, :data:`SHORT_NAMES`).
+
+    Parameters
+    ----------
+    errors : DataFrame
+        :func:`qdloc.study.errors.error_vs_D`'s table (``D_um2_per_s``, ``method`` and ``values``).
+    values : sequence of str
+        The error columns to show.
+
+    Returns
+    -------
+    DataFrame
+    """
+    missing = sorted({"D_um2_per_s", "method", *values} - set(errors.columns))
+    if missing:
+        raise ValueError(f"errors lacks the columns {missing}: expected error_vs_D's table")
+    return (errors.assign(method=errors["method"].map(SHORT_NAMES))
+            .pivot(index="D_um2_per_s", columns="method", values=list(values)))
 
 
 def all_rows(table1: Mapping[str, Any], order: Sequence[str] = METHOD_ORDER) -> pd.DataFrame:

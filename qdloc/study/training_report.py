@@ -11,6 +11,7 @@ The chapter reads a trained model folder (``compact.pt``, ``history.csv``,
 
 :func:`training_results` gathers the chapter's numbers for ``05_training.json``;
 :func:`model_values`, :func:`view_summary` and :func:`scan_agreement` those its prose quotes.
+The ``describe_*`` functions and :func:`floor_report` write the lines the chapter prints.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ __all__ = [
     "model_values",
     "view_summary",
     "scan_agreement",
+    "describe_model",
+    "describe_network",
+    "describe_views",
+    "describe_comparison",
+    "describe_floor",
+    "floor_report",
 ]
 
 _EPS_COLUMNS = {70.0: "auc_70nm", 140.0: "auc_140nm", 210.0: "auc_210nm"}
@@ -565,3 +572,189 @@ def scan_agreement(scan: pd.DataFrame, ours: pd.DataFrame, n_qd: float) -> float
     if row.empty or not set(ours.index) <= set(row.index):
         raise ValueError(f"n_qd={n_qd!r}: expected a scan row for every D of {list(ours.index)}")
     return float(max(abs(row.loc[D, _EPS_COLUMNS[e]] - ours.loc[D, e]) for D in ours.index for e in ours.columns))
+
+
+# --------------------------------------------------------------------------
+# The lines chapter 05 prints
+# --------------------------------------------------------------------------
+def describe_model(run: CompactRun) -> str:
+    """The model file, the simulator parameters it was trained for, and whether ``SimParams()`` differs.
+
+    Parameters
+    ----------
+    run : CompactRun
+        :func:`load_compact_run`'s.
+
+    Returns
+    -------
+    str
+    """
+    p = run.params
+    text = (f"model file: {run.model_path.name} in {run.folder.name}/\ntrained for N_qd = "
+            f"{p.n_qd:g}, N_bkg = {p.n_bkg:g}, start margin {p.start_margin_px:g} px")
+    if p != SimParams():
+        text += "\nnote: SimParams() has changed since this model was trained; it keeps its own"
+    return text
+
+
+def describe_network(run: CompactRun) -> str:
+    """The network's layers, its parameters, multiply-accumulates per view and weights file size.
+
+    Parameters
+    ----------
+    run : CompactRun
+        :func:`load_compact_run`'s.
+
+    Returns
+    -------
+    str
+    """
+    return "\n".join([
+        str(run.net),
+        f"parameters: {compact.count_parameters(run.net):,}",
+        f"multiply-accumulates per image and view: {compact.macs_per_image(run.net) / 1e6:.2f} M",
+        f"weights file: {run.model_path.stat().st_size / 1e3:.0f} kB",
+    ])
+
+
+def describe_views(views_table: pd.DataFrame, outside: Mapping[float, float]) -> str:
+    """:func:`view_errors`' result as text: mean errors (nm), their change in per cent, walks outside.
+
+    Parameters
+    ----------
+    views_table : pandas.DataFrame
+        :func:`view_errors`' table (a row ``identity``).
+    outside : mapping
+        Its fraction of walks that end outside their start box, per D.
+
+    Returns
+    -------
+    str
+        The table and its change relative to ``identity`` with one decimal, and the fractions in
+        whole per cent.
+    """
+    if "identity" not in views_table.index:
+        raise ValueError(f"views_table has rows {list(views_table.index)}: expected a row 'identity'")
+    rel = 100 * (views_table / views_table.loc["identity"] - 1)
+    pct = {f"D={D:g}": round(100 * v) for D, v in outside.items()}
+    return "\n".join([
+        "mean error (nm) of the network on each view, mapped back:",
+        views_table.round(1).to_string(),
+        "relative to the plain images (%):",
+        rel.round(1).to_string(),
+        f"walks that end outside their start box (%): {pct} (start outside it: 0 %)",
+    ])
+
+
+def describe_comparison(table: pd.DataFrame, short: Sequence[Mapping[str, float]],
+                        evaluation: pd.DataFrame) -> str:
+    """:func:`paper_comparison`'s table, the cells at or above the paper's, those short, mean errors.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`paper_comparison`'s side-by-side table (a ``compact`` block).
+    short : sequence of mapping
+        Its cells below the paper.
+    evaluation : pandas.DataFrame
+        :func:`qdloc.study.evaluation.evaluate_compact`'s table (``D``, ``mean_error_nm``).
+
+    Returns
+    -------
+    str
+    """
+    _need_columns(evaluation, {"D", "mean_error_nm"}, "evaluation")
+    n_cells = table["compact"].size
+    return "\n".join([
+        table.to_string(),
+        f"cells at or above the paper's: {n_cells - len(short)} of {n_cells}",
+        pd.DataFrame(short).round(3).to_string(index=False),
+        f"mean error (nm): {evaluation.set_index('D')['mean_error_nm'].round(1).to_dict()}",
+    ])
+
+
+_SCAN_COLUMNS = ["n_qd", "D", "auc_70nm", "auc_140nm", "auc_210nm", "mean_error_nm", "crlb_nm"]
+
+
+def describe_floor(crlb: Mapping[str, float], evaluation: pd.DataFrame, scan: pd.DataFrame | None,
+                   n_bkg: float) -> str:
+    """The still-dot bound, the network's mean error over it per D, and the N_qd scan (if any).
+
+    Parameters
+    ----------
+    crlb : mapping
+        :func:`qdloc.eval.bounds.crlb_still_dot_nm`'s result (``signal_photons``, ``sigma_nm``,
+        ``sigma_x_nm``, ``sigma_y_nm``).
+    evaluation : pandas.DataFrame
+        :func:`qdloc.study.evaluation.evaluate_compact`'s table (``D``, ``mean_error_nm``).
+    scan : pandas.DataFrame or None
+        ``nqd_scan.csv``; None when the model folder has none.
+    n_bkg : float
+        Background photons per pixel (printed only).
+
+    Returns
+    -------
+    str
+        The bound with one decimal (per axis, and as a mean distance,
+        :func:`crlb_mean_distance_nm`), the ratios with one, the scan's table with three.
+    """
+    _need_columns(evaluation, {"D", "mean_error_nm"}, "evaluation")
+    crlb_mean = crlb_mean_distance_nm(crlb["sigma_nm"])
+    lines = [
+        f"signal photons of a still dot in focus: {crlb['signal_photons']:.0f}; background "
+        f"{n_bkg:g} per pixel\nCRLB of a still dot: {crlb['sigma_x_nm']:.1f} nm (x), "
+        f"{crlb['sigma_y_nm']:.1f} nm (y); as a mean distance {crlb_mean:.1f} nm",
+        (evaluation.set_index("D")["mean_error_nm"] / crlb_mean).round(1)
+        .rename("network mean error / still-dot floor").to_string(),
+    ]
+    if scan is not None:
+        _need_columns(scan, set(_SCAN_COLUMNS), "scan")
+        lines.append(scan[_SCAN_COLUMNS].round(3).to_string(index=False))
+    return "\n".join(lines)
+
+
+def floor_report(scan: pd.DataFrame | None, paper: pd.DataFrame, ours: pd.DataFrame,
+                 crlb: Mapping[str, float], n_qd: float, still_nm: float) -> dict[str, Any]:
+    """What the N_qd scan and a still dot say about the floor: text, glued values and checks.
+
+    Parameters
+    ----------
+    scan : pandas.DataFrame or None
+        ``nqd_scan.csv`` (:func:`nqd_scan_summary`); None when the model folder has none.
+    paper : pandas.DataFrame
+        The row to beat (index D, columns eps in nm).
+    ours : pandas.DataFrame
+        :func:`paper_comparison`'s ``ours``, the shipped model's cells.
+    crlb : mapping
+        :func:`qdloc.eval.bounds.crlb_still_dot_nm`'s result (``sigma_nm``).
+    n_qd : float
+        The model's (calibrated) N_qd.
+    still_nm : float
+        The network's mean error on a dot that does not move (:func:`view_errors`, identity, D = 0).
+
+    Returns
+    -------
+    dict
+        ``text`` (the lines to print), ``still_ratio`` (``still_nm`` over the bound as a mean
+        distance) and ``glue`` (the numbers the prose quotes); with a scan also
+        :func:`nqd_scan_summary`'s keys and ``scan_agree`` (:func:`scan_agreement` at ``n_qd``).
+    """
+    crlb_mean = crlb_mean_distance_nm(crlb["sigma_nm"])
+    still_ratio = still_nm / crlb_mean
+    out: dict[str, Any] = {"still_ratio": still_ratio, "glue": {"still_ratio": still_ratio}}
+    lines = []
+    if scan is not None:
+        ss = nqd_scan_summary(scan, paper, calibrated_n_qd=n_qd)
+        agree = scan_agreement(scan, ours, n_qd)  # the scan's schedule against the shipped model
+        out |= ss | {"scan_agree": agree}
+        out["glue"] = {"first_ratio": ss["first_ratio"], "crlb_fall": ss["crlb_fall"],
+                       "error_fall": ss["error_fall"], "scan_lo": ss["lo"], "scan_hi": ss["hi"],
+                       "still_ratio": still_ratio, "scan_agree": agree}
+        lines += [f"every cell at or above the paper's row at N_qd = {ss['beats']} "
+                  f"(the smallest: {ss['first_ratio']:.2f} x the calibrated value)",
+                  f"from N_qd = {ss['lo']:g} to {ss['hi']:g}: the still-dot bound falls "
+                  f"{ss['crlb_fall']:.1f} x, the network's mean error (over the three D) "
+                  f"{ss['error_fall']:.1f} x"]
+    lines.append(f"a dot that does not move (D = 0, outside the training range): network mean error "
+                 f"{still_nm:.1f} nm = {still_ratio:.1f} x the floor")
+    return out | {"text": "\n".join(lines)}

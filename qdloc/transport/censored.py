@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import fft as sfft
-from scipy import optimize, special
+from scipy import fft as sfft, optimize, special
 
 from qdloc.sim.params import SimParams
 from qdloc.transport.linking import DEFAULT_SEARCH_RANGE_PX, link_tracks

@@ -54,11 +54,9 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import fft as sfft
-from scipy import optimize
+from scipy import fft as sfft, optimize
 
-from qdloc.eval.checks import finite_1d
-from qdloc.eval.checks import preview as _show
+from qdloc.eval.checks import finite_1d, preview as _show
 from qdloc.sim.params import SimParams
 from qdloc.sim.walk import sample_times_s
 
