@@ -55,15 +55,13 @@ n_cost = 60  # images of the line-level check
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from qdloc import PAPER
 from qdloc.io import write_results
 from qdloc.plots import ceiling as pc
 from qdloc.plots.glue import glue_all
-from qdloc.study import ceiling as ce
-from qdloc.study import table1 as t1
+from qdloc.study import ceiling as ce, table1 as t1
 from qdloc.study.calibration import read_table1
 
 pd.set_option("display.width", 150)
@@ -148,8 +146,7 @@ assert (cells.groupby("D_um2_per_s").auc.diff().dropna() > 0).all()  # rises wit
 if n_per_set is None:  # falls with D at every tolerance (at 210 nm by little: small sets may not show it)
     assert (cells.groupby("eps_nm").auc.diff().dropna() < 0).all()
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 n_images = int(cells.drop_duplicates("D_um2_per_s")["n"].sum())
 print(f"{n_images} images in {elapsed:.0f} s: {n_images / elapsed:.0f} images/s "
       f"(posterior, {n_samples} draws, one thread, and {n_boot} bootstrap resamples per cell)")
@@ -247,10 +244,8 @@ if n_scan >= 250:  # the default scan (smaller ones are noisier)
     assert min(v["meet_70_D0p75"], v["meet_70_D1"]) > PAPER.n_qd  # a little above ours
     assert max(v["meet_70_D0p75"], v["meet_70_D1"]) == v["meet_max"]
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-pc.plot_ceiling_vs_nqd(scan, table1["paper"]["FCNN"], chosen=PAPER.n_qd, meeting=meet)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = pc.plot_ceiling_vs_nqd(scan, table1["paper"]["FCNN"], chosen=PAPER.n_qd, meeting=meet)
 
 # %% [markdown]
 # The figure: the ceiling against $N_{qd}$ with bars of one binomial error, the paper's FCNN
@@ -273,10 +268,8 @@ plt.show()
 # Bottom: each row minus the ceiling, with bars of `k_se` standard errors of the difference;
 # a row whose bar lies wholly above zero would beat the ceiling.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-pc.plot_distances(dist, k_se=k_se)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = pc.plot_distances(dist, k_se=k_se)
 
 # %% [markdown]
 # ## Results
