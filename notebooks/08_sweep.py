@@ -51,15 +51,12 @@ reach_auc = 0.5  # "how far": the AUC at 140 nm a method must keep
 fig_frames = [0, 1, 2, 3]  # images of this operating point shown with both estimates
 
 # %% tags=["hide-input"]
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from qdloc import PAPER
 from qdloc.io import write_results
 from qdloc.plots import sweep as ps
-from qdloc.study import sweep as sw
-from qdloc.study import sweep_maps as sm
-from qdloc.study import sweep_point as sp
+from qdloc.study import sweep as sw, sweep_maps as sm, sweep_point as sp
 from qdloc.study.calibration import check_model_params
 from qdloc.study.sweep_point import COMPACT, TRACKPY
 
@@ -107,10 +104,8 @@ print(f"wrote {write_results(results_dir, '08_sweep.json', point, sort_keys=True
 # The first images of this point, with each method's top-scoring estimate (green: the
 # trajectory and its centroid, the label):
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-ps.plot_point_estimates(sim, preds, PAPER.replace(n_qd=n_qd), frames=fig_frames)
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = ps.plot_point_estimates(sim, preds, PAPER.replace(n_qd=n_qd), frames=fig_frames)
 
 # %% [markdown] tags=["sweep-end"]
 # ## The sweep
@@ -144,8 +139,7 @@ plt.show()
 # `sweep_preset = None` it only reads `table.csv` as it is
 # ({py:func}`~qdloc.study.sweep_maps.ensure_sweep`).
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 if sweep_preset is not None:
     print(sm.ensure_sweep(sweep_preset, sweep_dir, sweep_jobs))
 
@@ -170,11 +164,9 @@ print(f"\n{COMPACT}, AUC at 140 nm (rows N_qd, columns D):\n{grids[COMPACT].roun
 # D; dashed white box: what the compact network was trained on. Right: the compact's AUC
 # minus TrackPy's.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 operating = {"D": list(sm.PAPER_TEST_D), "n_qd": PAPER.n_qd}
-ps.plot_auc_maps(table, "auc_140", operating=operating, training={COMPACT: (trained_D, PAPER.n_qd)})
-plt.show()
+fig = ps.plot_auc_maps(table, "auc_140", operating=operating, training={COMPACT: (trained_D, PAPER.n_qd)})
 
 # %% [markdown]
 # Both maps fall from the top left (a bright, slow dot) to the bottom right (a dim, fast
@@ -191,13 +183,13 @@ plt.show()
 
 # %%
 lead = sm.lead_summary(grids, PAPER.n_qd, operating["D"])
-print(f"compact minus TrackPy, AUC at 140 nm: largest {lead['largest']:.2f} at D = {lead['D']:g}, "
-      f"N_qd = {lead['n_qd']:g}; smallest {lead['smallest']:.2f}; at the paper's operating point "
-      f"(N_qd = {PAPER.n_qd:g}), by D: {lead['at_operating']}")
-# largest at moderate D and brightness; small where both succeed or both fail
+print(sm.describe_lead(lead, PAPER.n_qd))
 assert 0 < lead["D"] < v["D_grid_max"]
 assert v["n_qd_grid_min"] < lead["n_qd"] < v["n_qd_grid_max"]
 assert max(v["lead_still_bright"], v["lead_dim_fast"]) < min(lead["at_operating"].values()) / 4
+
+# %% [markdown]
+# The lead is largest at moderate D and brightness, and small where both succeed or both fail.
 
 # %% [markdown]
 # The lead is largest in a band through the paper's operating point, moderate D and
@@ -214,12 +206,7 @@ assert max(v["lead_still_bright"], v["lead_dim_fast"]) < min(lead["at_operating"
 
 # %%
 d_max, n_min = sm.reach_tables(grids, reach_auc)
-print(f"largest D (um^2/s) with AUC at 140 nm >= {reach_auc:g}, per N_qd "
-      f"(grid D up to {table['D'].max():g}):")
-print(d_max.to_string())
-print(f"\nsmallest N_qd with AUC at 140 nm >= {reach_auc:g}, per D "
-      f"(grid N_qd from {table['n_qd'].min():g} to {table['n_qd'].max():g}):")
-print(n_min.to_string())
+print(sm.describe_reach(d_max, n_min, table, reach_auc))
 assert v["tp_reach_D"] == 0  # TrackPy: a still dot only
 assert v["co_reach_D"] == v["D_grid_max"]
 assert v["tp_best_at_Dref"] < reach_auc
@@ -250,10 +237,8 @@ assert min(v["co_minus_fcnn_D1"], v["co_minus_fcnn_D2"], v["co_minus_fcnn_D3"]) 
 assert max(abs(v["tp_minus_paper_se_D2"]), abs(v["tp_minus_paper_se_D3"])) < 1 < -v["tp_minus_paper_se_D1"]
 assert v["tp_drop_D12"] < v["paper_tp_drop_D12"] / 2
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-ps.plot_auc_cut(table, PAPER.n_qd, paper=sm.paper_cells(140.0))
-plt.show()
+# %% tags=["nbval-ignore-output"]
+fig = ps.plot_auc_cut(table, PAPER.n_qd, paper=sm.paper_cells(140.0))
 
 # %% [markdown]
 # These are other images than the test sets ({glue:text}`images_per_point:g` per point, one seed),
@@ -303,15 +288,14 @@ print(pd.DataFrame(point["maps"]["operating_point_auc_140"]).to_string())
 
 # %% tags=["hide-input"]
 m = sm.still_dot_match(grids, PAPER.n_qd, D=1.0)
-print(f"TrackPy, still dot: {m['trackpy_still']:.3f}; the compact scores at least that up to "
-      f"D = {m['compact_reach_D']:g} um^2/s (grid up to {table['D'].max():g})")
-print(f"compact at D = 1: {m['compact_at_D']:.3f}; TrackPy at D = 1 reaches it at N_qd = "
-      f"{m['trackpy_n_qd_needed']} (None: not up to {m['n_qd_max']:g})")
-# TrackPy's best case, a still dot, is matched by the compact up to D = 2 (twice the paper's
-# D = 1), but not up to the grid's edge
+print(sm.describe_still_dot_match(m, table["D"].max(), D=1.0))
 assert 2.0 <= m["compact_reach_D"] < table["D"].max()
-# and no brightness within the grid's decade brings TrackPy at D = 1 to the compact's score
 assert m["trackpy_n_qd_needed"] is None
+
+# %% [markdown]
+# TrackPy's best case, a still dot, is matched by the compact up to D = 2 (twice the paper's
+# D = 1), but not up to the grid's edge; and no brightness within the grid's decade brings
+# TrackPy at D = 1 to the compact's score.
 
 # %% [markdown]
 # **2.** Is the compact's advantage at the paper's operating point larger than the noise of
@@ -330,9 +314,11 @@ se_tp = at_op.loc[1.0, ("auc_140_se", TRACKPY)]
 n_needed = sm.images_for_se(n_images, se_tp, 0.01)
 print(f"TrackPy's SE at D = 1 with {n_images} images: {se_tp:.4f}; "
       f"for 0.01: about {n_needed} images")
-# the advantage is many standard errors wide: not noise
 assert (z["z"] > 10).all()
 assert n_needed > n_images
+
+# %% [markdown]
+# The advantage is many standard errors wide: not noise.
 
 # %% [markdown]
 # **3.** The grid stops at D = {glue:text}`D_grid_max:g` µm²/s. Evaluate one point beyond it, D = 4 at the calibrated
@@ -347,6 +333,8 @@ far, _, _ = sp.evaluate_point(4.0, PAPER.n_qd, 300, seed, compact_model)
 far_table = sm.beyond_grid(far, grids, PAPER.n_qd, D_edge=3.0)
 print("AUC at 140 nm: at D = 3 (sweep) and at D = 4 (this point, with its SE)")
 print(far_table.round(3).to_string())
-# a faster dot is harder for both; the compact network still leads
 assert far_table.loc[COMPACT, "beyond"] < far_table.loc[COMPACT, "sweep at the edge"]
 assert far_table.loc[COMPACT, "beyond"] > far_table.loc[TRACKPY, "beyond"]
+
+# %% [markdown]
+# A faster dot is harder for both; the compact network still leads.
