@@ -654,8 +654,7 @@ def check_site(
     missing_pages = [p for p in toc_pages(toc) if p not in pages] if toc is not None else []
     exe = chromium or find_chromium()
     try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import Error as PlaywrightError, sync_playwright
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ChromiumMissing(
             "playwright is not installed: pip install -r requirements.txt -c constraints.txt"
