@@ -391,6 +391,66 @@ def test_localize_refuses_foreign_and_corrupt_model_files_without_torchs_advice(
     assert not (tmp_path / "pwned").exists()
 
 
+def test_localize_compact_in_a_process_writes_what_compact_locate_returns(tmp_path, small_set):
+    """The command line's shortcuts (collector paused, no collection at exit) change no number."""
+    from qdloc.cli._common import write_csv
+    from qdloc.localise.compact import compact_locate
+
+    out, ref = tmp_path / "cli.csv", tmp_path / "ref.csv"
+    r = run("localize", str(small_set / "images.tif"), "--method", "compact", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"200 localisations in 200 frames -> {out}"
+    write_csv(ref, compact_locate(load_dataset(small_set).images, shipped_model("compact")))
+    assert out.read_bytes() == ref.read_bytes()
+
+
+def test_collector_paused_restores_the_collector_as_it_was():
+    import gc
+
+    from qdloc.cli._common import collector_paused
+
+    def fails_inside() -> None:
+        with collector_paused():
+            assert not gc.isenabled()
+            raise KeyError("inside")
+
+    assert gc.isenabled()
+    with pytest.raises(KeyError, match="inside"):
+        fails_inside()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
+
+
+def test_skip_exit_collection_freezes_the_objects_at_exit_once():
+    # the first handler registered runs last: it sees what skip_exit_collection's handler did
+    code = ("import atexit, gc\n"
+            "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, flush=True))\n"
+            "from qdloc.cli._common import skip_exit_collection\n"
+            "n = atexit._ncallbacks(); skip_exit_collection(); skip_exit_collection()\n"
+            "print('before', gc.get_freeze_count(), atexit._ncallbacks() - n, flush=True)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    before, frozen = r.stdout.splitlines()
+    assert before == "before 0 1"  # nothing frozen while the program runs; one handler for two calls
+    assert frozen == "frozen True"
+
+
+def test_end_program_now_ends_only_the_qdloc_program_with_its_output_flushed():
+    from qdloc.cli._common import end_program_now
+
+    assert end_program_now(3) is None  # pytest is not the qdloc program: it goes on
+    code = ("import sys\nsys.argv[0] = 'qdloc'\nfrom qdloc.cli._common import end_program_now\n"
+            "print('written', end='')\nend_program_now(3)\nprint('not reached')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (3, "written", "")
+
+
 def test_methods_table_names_importable_functions():
     assert "trackpy" in METHODS
     for module, func in METHODS.values():

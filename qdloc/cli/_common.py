@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import ctypes
 import ctypes.util
+import functools
+import gc
+import logging
 import math
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -29,6 +35,9 @@ __all__ = [
     "add_model_argument",
     "finite_positive",
     "keep_freed_memory",
+    "collector_paused",
+    "skip_exit_collection",
+    "end_program_now",
     "get_locator",
     "read_csv_table",
     "write_csv",
@@ -147,6 +156,76 @@ def keep_freed_memory(mib: int = 512) -> bool:
         return False
     limit = int(mib) * 2**20
     return bool(mallopt(_M_MMAP_THRESHOLD, limit)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * limit))
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off inside the block, and back as it was after it.
+
+    Importing torch creates about 150,000 objects that the collector tracks, and the collector,
+    run every few hundred allocations, walks them again and again: measured on 2 cores,
+    ``import torch`` took 0.25 s less CPU time with the collector off. Reference counting still
+    frees everything that is not in a cycle (a localiser's arrays and tensors), and cycles made
+    inside the block are collected once the collector is back on, so a command can pause it
+    while it imports and runs a localiser.
+
+    Yields
+    ------
+    None
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@functools.cache
+def skip_exit_collection() -> None:
+    """At this process's exit, let the operating system free what exists then, not Python's collector.
+
+    When the interpreter ends, it runs the cyclic collector over every object left: after
+    ``import torch``, 0.5 s from the end of the program to the end of the process, 0.18 s with
+    this (measured on 2 cores; the rest is torch's own teardown). An :mod:`atexit` handler calls :func:`gc.freeze`,
+    which moves every object into the generation the collector skips; the rest of the shutdown
+    (flushing the standard streams, the other exit handlers, closing files) is unchanged.
+    Called once per process (later calls do nothing); in a process that goes on after the
+    command (a test, a notebook), nothing happens until that process exits. Call it only after
+    every output file has been closed.
+    """
+    atexit.register(gc.freeze)
+
+
+def _is_the_qdloc_program() -> bool:
+    """Whether this process is the ``qdloc`` program (``python -m qdloc`` or the ``qdloc`` script)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", None) == "qdloc.__main__" or Path(sys.argv[0]).name == "qdloc"
+
+
+def end_program_now(status: int = 0) -> None:
+    """End the ``qdloc`` program now with exit status ``status``, without the interpreter's teardown.
+
+    After ``import torch``, the interpreter's teardown (torch unregistering its thousands of
+    operators, freeing its tables, the last collections) takes 0.15-0.3 s on 2 cores, more
+    than a tenth of a 20,000-image localisation. A command whose output is complete (written,
+    closed and renamed into place) can skip it: this flushes the log handlers and the
+    standard streams, then ends the process with :func:`os._exit` (the :mod:`atexit` handlers
+    are not run). It does nothing in any other process (a test, a notebook, a program that
+    calls :func:`qdloc.cli.main`), where the command returns as usual.
+
+    Parameters
+    ----------
+    status : int
+        The exit status.
+    """
+    if not _is_the_qdloc_program():
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def finite_positive(flag: str, value: float, unit: str) -> float:
