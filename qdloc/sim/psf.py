@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 from qdloc.sim.params import SimParams
 from qdloc.sim.scanner import sample_beam_positions_um
@@ -122,6 +121,8 @@ def poisson_inverse_const(lam: float, u: np.ndarray) -> np.ndarray:
     u = np.asarray(u, dtype=np.float64)
     if lam == 0:
         return np.zeros(u.shape, dtype=np.int64)
+    from scipy import special  # here: 0.17 s of import (numpy.f2py) that most qdloc commands never need
+
     kmax = int(lam + 40 * math.sqrt(lam) + 40)
     cdf = special.pdtr(np.arange(kmax + 1), lam)
     cdf[-1] = 1.0  # the tail beyond kmax has probability < 1e-300 here
@@ -201,6 +202,8 @@ def _search_up_from_one(lm, uu, e):
 
 def _search_from_mode(lm, uu, max_steps):
     """Smallest k with u < F(k), starting at floor(lam); for large means."""
+    from scipy import special  # here, not at the top: see poisson_inverse_const
+
     k = np.floor(lm)
     F = special.pdtr(k, lm)
     p = np.exp(k * np.log(lm) - lm - special.gammaln(k + 1))
