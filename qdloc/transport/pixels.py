@@ -10,12 +10,21 @@ normalisers give ``log p(counts | D)``, the likelihood of ``D`` itself.
   ``frame_pause_s`` (the simulator's clocks, :func:`qdloc.sim.scanner.movie_sample_intervals_s`:
   the last dwell, the flyback and the pause). Each step is the discrete Gaussian
   ``e^{-t} I_n(t)`` of the right variance (:func:`qdloc.localise.bayes.discrete_gaussian`).
-* **Observation.** As in the image model: line ``i``'s counts are Poisson around Eq. 1 with the
-  dot held at the line's middle; z enters only through the expected brightness factor at the
-  line's time since the movie began (``sqrt(σz²/(σz²+σ0²+2Dt))``, ``σ0 = start_z_sd_um``),
-  which over a 30-frame movie at D = 3 falls to about 0.5: the z walk is not tracked as a state.
-  The likelihood is written relative to a background-only line, so that a dot far from every
-  pixel has likelihood ratio exactly 1 (it adds no photons).
+* **z.** A hidden state of the chain too. The simulator's z walk is free and starts symmetric
+  about the focal plane (``start_z_sd_um``; default 0, in focus), and Eq. 1 depends on z only
+  through ``b = exp(-z²/2σz²)``, so the chain tracks ``|z|`` on :data:`N_Z` nodes
+  (:func:`z_nodes`): six equally spaced in ``b`` from 1 down to :data:`Z_B_MIN` (2.45 σz), then
+  two dark ones (3.3 and 4.5 σz) that hold the walk's excursions away from focus. Its walk is
+  the finite-volume Laplacian on those nodes, reflecting at 0 (the fold) and at the top
+  (:func:`z_walk`), exponentiated for each time step. z moves slowly against a line (0.08 µm
+  per line at D = 3 µm²/s, 0.4 µm per frame, against σz = 1.36 µm), so it is held fixed for
+  blocks of :data:`Z_BLOCK` lines and steps between blocks and between frames (the steps add
+  up to the simulator's clocks). The nodes are an extra batch dimension: the (x, y) line pass
+  runs once for all of them (a likelihood costs 4.6-6.2 times the chain without z).
+* **Observation.** Line ``i``'s counts are Poisson around Eq. 1 with the dot held at the line's
+  middle, at the brightness of its z node. The likelihood is written relative to a
+  background-only line, so that a dot far from every pixel has likelihood ratio exactly 1 (it
+  adds no photons).
 * **Leaving the field and coming back.** The dot is followed on a large periodic lattice (a
   torus) whose period exceeds the field, plus the PSF's reach, by :data:`WRAP_SD` standard
   deviations of the whole movie's walk per axis: a dot that leaves keeps diffusing, unobserved,
@@ -27,7 +36,8 @@ normalisers give ``log p(counts | D)``, the likelihood of ``D`` itself.
   Because the observation acts linearly, the frame update is
   ``α' = K_gap * (K_frame * α + [β - β0])``, with ``β`` the window after the frame's lines and
   ``β0`` the same window diffused without observations: mass that never met the field moves
-  exactly, mass that did is corrected (errors are 5-sd tails of one frame's walk).
+  exactly, mass that did is corrected (errors are 5-sd tails of one frame's walk). z's steps
+  commute with the (x, y) ones: each term takes the z step of its own span of time.
 * **Estimate.** ``log p(counts | D)`` on a grid of D (log-spaced, then refined around the
   maximum), a cubic spline in ``log D``; the maximum is the MLE, and the 95 % interval is where
   the profile log likelihood is within ``χ²₁(0.95)/2 = 1.92`` of it (Wilks; D is the only
@@ -35,27 +45,43 @@ normalisers give ``log p(counts | D)``, the likelihood of ``D`` itself.
   log likelihoods.
 
 Checks (``tests/test_pixel_diffusion.py``): a one-frame movie has the image model's evidence
-(within 0.01 nats at the true D); on three 3 x 4 frames the log likelihood agrees with
-importance sampling of the pixel-level simulator (z walk included) within 0.16 nats, and its
-change between D = 0.5 and 2 within 0.05 nats; simulated movies are recovered. The line-by-line
-pass runs in float32 (the same log likelihoods as float64 within 0.001 nats per movie) and the
-lattice spacing of 1 px moved a pooled estimate by about 1 % against 0.5 px.
+(within the test's 0.02 nats at D >= 1); on three 3 x 4 frames the log likelihood agrees with
+importance sampling of the pixel-level simulator (z walk included) within 0.19 nats (the
+reference's own scatter: up to 0.09), and its change between D = 0.5 and 2 within 0.05 nats;
+the default z chain agrees with a finer one (16 nodes, a z step every line) within 0.16 nats on
+6-frame movies at D = 3; simulated movies are recovered. Measured before z was a state: the line-by-line pass in
+float32 gave the same log likelihoods as float64 within 0.001 nats per movie, and the lattice
+spacing of 1 px moved a pooled estimate by about 1 % against 0.5 px.
 
-What it does not yet do: track z. On chapter 07's movies (16 per D, 30 frames,
-:func:`qdloc.study.pixel_diffusion.pixel_diffusion_study`) the pooled estimate is within 3.3 %
-of the truth at D = 0.25-1.5 µm²/s but 11-15 % low at 2-3, and the per-movie 95 % intervals hold
-the truth in only 74 % of 112 movies; on 40 movies per D, +9.4 % at D = 0.5 and -10.1 % at 2,
-intervals holding the truth in 73 % of 80. The errors follow each movie's z walk: at D = 1, movie 0's
-dot stays near the focal plane (1.17 times the model's expected brightness, averaged over the
-frames) and comes out at 0.59 µm²/s, movie 2's wanders off (0.84 times) and comes out at 2.6.
-A dot brighter than the model expects is read as a slow one. With z made irrelevant
-(``sigma_z_um`` = 100 µm, ``n_qd`` scaled to keep the peak) the same walks give pooled
-estimates 0.9 % low at D = 0.5 and 5.2 % high at D = 2, and 27 of 32 per-movie intervals
-(84 %) hold the truth; at D = 3 on 24 movies, 0.9 % low with 22 of 24 intervals (92 %)
-holding it, so the line-level approximation is not what biases the estimate. The remedy is z as
-a state of the chain: a prototype with 17 nodes of ``abs(z)`` (0.4 µm apart, the simulator's
-free z walk folded, Eq. 1's z factor per node) was 15-24 times slower (27 against 394 frames/s
-at D = 1) and was not finished or measured at high D; it is not in this module.
+Measured (``/tmp/pix12`` scripts, one torch thread, on a machine shared with other jobs):
+
+* **Approximation error of the z chain.** Against a dense chain (41 nodes 0.15 µm apart up to
+  4.5 σz, a z step every line), on 4 of chapter 07's movies (30 frames, D = 2) at D = 1, 2 and
+  4: the default (8 nodes, blocks of 6 lines) within 0.74 nats per movie (mean +0.05), and the
+  changes ``log p(D) - log p(2)`` within 1.0 nats (mean +0.07 at D = 1, +0.12 at 4: a slightly
+  flatter likelihood, no tilt); 10 nodes: 0.71 and 0.33 nats; 12 nodes: 0.55 and 0.35; a z
+  step every line instead of every 6 lines: no closer (0.72, 1.07); nodes equally spaced in
+  ``|z|`` (8 or 10) were worse (up to 1.2 nats). Without z as a state the log likelihood was
+  55 nats off a per-line 17-node chain, and ``log p(D) - log p(2)`` 22 nats off. On 3 x 4
+  frames with σz = 0.4 µm (z matters 3.4 times more; ``n_qd`` scaled to keep the peak) the
+  default is within 0.32 nats of importance sampling and 16 nodes with a step every line 0.20.
+* **Speed.** Movies per second of one likelihood evaluation (30 frames, 24 x 25 px, 8 movies
+  per batch), without z as a state / with it, same run: 16.6 / 3.6 at D = 0.5, 14.3 / 2.8 at 1,
+  11.6 / 2.1 at 2, 9.8 / 1.6 at 3 (4.6-6.2 times slower, about the number of nodes).
+* **Bias and coverage.** On chapter 07's movies (seed 70, 40 per D, 30 frames,
+  :func:`qdloc.study.pixel_diffusion.pixel_diffusion_study`, first-pass grid 0.08, 0.18, 0.4,
+  0.9, 2, 4.5 and 10 µm²/s, ``n_refine=6``): pooled D 0.522 µm²/s at D = 0.5 (+4.4 %, 95 % interval 0.487-0.559) and
+  2.118 at D = 2 (+5.9 %, 1.960-2.290), both intervals holding the truth; without z as a
+  state the same movies gave +9.4 % and -10.1 %. On the first 16 movies at D = 0.25, 1 and 3
+  (the same settings): +2.0 %, -0.2 % and +2.1 % (without z: within 3.3 % at
+  0.25-1.5, 11-15 % low at 2-3). Per-movie 95 % intervals hold the truth in 70 of 80 movies at
+  D = 0.5 and 2 (87.5 ± 3.7 %), and in 112 of 128 over D = 0.25-3 (87.5 ± 2.9 %; 14 of 16 or
+  35 of 40 at every D; misses 8 below and 8 above), against 73-74 % without z. The shortfall
+  from 95 % is not z's: with z made irrelevant (``sigma_z_um`` = 100 µm, ``n_qd`` scaled to
+  keep the peak) the model without z held the truth in 84 % (27 of 32) and 92 % (22 of 24) of
+  the intervals. Candidates not yet measured: Wilks' χ² on 30
+  frames, the dot held at each line's middle, the 1 px lattice against the 0.5 px per-line
+  step at low D.
 """
 
 from __future__ import annotations
@@ -64,6 +90,8 @@ import math
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
+import scipy.special
 import torch
 from scipy import fft as sfft
 from scipy.interpolate import CubicSpline
@@ -78,6 +106,8 @@ __all__ = [
     "profile_interval",
     "pixel_estimates",
     "D_from_pixels",
+    "z_nodes",
+    "z_walk",
     "CHI2_95_HALF",
 ]
 
@@ -98,6 +128,16 @@ MAX_LOG_RATIO = 60.0
 #: Floor of a line's log likelihood ratio (as the image model's floor of -70): keeps float32
 #: clear of underflow where the counts rule the dot out.
 LOG_RATIO_FLOOR = -70.0
+#: Default number of ``|z|`` nodes (:func:`z_nodes`).
+N_Z = 8
+#: Brightness factor of the last bright ``|z|`` node (:func:`z_nodes`).
+Z_B_MIN = 0.05
+#: The top ``|z|`` node, in σz (Eq. 1's z factor there: 4e-5), reflecting.
+Z_REACH_SD = 4.5
+#: Default lines between z steps (the z walk moves 0.08 µm per line at D = 3, σz = 1.36 µm).
+Z_BLOCK = 6
+#: Largest ratio of D within one vectorised batch (the lattice grows with the batch's largest D).
+BATCH_D_RATIO = 1.5
 #: Default log-spaced grid of D, µm²/s, for the first pass of :func:`D_from_pixels`.
 D_GRID = tuple(float(v) for v in np.geomspace(0.04, 12.0, 11))
 
@@ -196,59 +236,149 @@ def _tables(params: SimParams, lay: _Layout) -> tuple[torch.Tensor, torch.Tensor
     return s, s.sum(0)
 
 
-def _brightness(params: SimParams, D: np.ndarray, t_s: np.ndarray) -> np.ndarray:
-    """Expected brightness factor (B, len(t)) of a dot whose z walks from N(0, start_z_sd)."""
-    s2 = params.sigma_z_um**2
-    return np.sqrt(s2 / (s2 + params.start_z_sd_um**2 + 2 * D[:, None] * t_s[None, :]))
+def z_nodes(params: SimParams, n_z: int = N_Z) -> np.ndarray:
+    """The ``|z|`` nodes (µm) of the chain: ``n_z`` of them, quadrature-like in the brightness.
+
+    Eq. 1 depends on z only through ``b = exp(-z²/2σz²)``. The first ``n_z - 2`` nodes are
+    equally spaced in ``b`` from 1 (z = 0) down to :data:`Z_B_MIN` (where the dot is nearly
+    dark, 2.45 σz), so that the brightness is resolved evenly; two dark nodes at 3.3 and
+    :data:`Z_REACH_SD` σz keep the walk's excursions away from focus (and their return time).
+
+    Parameters
+    ----------
+    params : SimParams
+    n_z : int
+        Number of nodes (>= 4).
+
+    Returns
+    -------
+    ndarray (n_z,)
+        Increasing ``|z|``, µm, from 0.
+    """
+    n_z = check_int("n_z", n_z, 4)
+    b = np.linspace(1.0, Z_B_MIN, n_z - 2)
+    s = np.sqrt(-2 * np.log(b))
+    return params.sigma_z_um * np.concatenate([s, [3.3, Z_REACH_SD]])
 
 
-def _frame_lines(g, counts_f, S, S_sum, A_f, dA, taps, lay, params):
-    """Observe the H lines of one frame on the window ``g`` (B, nly, nlx); returns ``g``, log scale."""
+def z_walk(params: SimParams, z_um: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brightness factors, the folded z walk's generator per unit D, and the start, on nodes.
+
+    The simulator's z walk is free and starts symmetric about the focal plane, so ``|z|`` is a
+    reflected walk (Neumann at 0). On nodes ``z_0 = 0 < z_1 < ...`` the generator is the
+    finite-volume Laplacian: node ``k`` owns the cell between the midpoints to its
+    neighbours (from 0 at the bottom; the top cell ends at its node, reflecting), and the rate
+    from ``k`` to a neighbour ``j`` is ``1 / (|cell_k| |z_j - z_k|)`` per unit D (mass is
+    conserved; on equal spacing ``dz`` the rates are ``1/dz²``, twice that out of 0: the
+    fold of the nearest-neighbour walk of variance ``2Dt``).
+
+    Parameters
+    ----------
+    params : SimParams
+    z_um : ndarray (n,)
+        Increasing nodes from 0, µm (:func:`z_nodes`).
+
+    Returns
+    -------
+    brightness : ndarray (n,)
+        Eq. 1's z factor ``exp(-z²/2σz²)`` at each node.
+    generator : ndarray (n, n)
+        Rates per unit D (row: from), rows sum to 0.
+    start : ndarray (n,)
+        Start distribution of ``|z|`` (``start_z_sd_um`` 0: the node z = 0; else the folded
+        normal's mass in each node's cell).
+    """
+    z = np.asarray(z_um, dtype=np.float64)
+    if z.ndim != 1 or len(z) < 2 or z[0] != 0 or np.any(np.diff(z) <= 0):
+        raise ValueError(f"z nodes {z!r}: expected at least 2 increasing values from 0")
+    mids = (z[1:] + z[:-1]) / 2
+    edges = np.concatenate([[0.0], mids, [z[-1]]])
+    width = np.diff(edges)
+    n = len(z)
+    Q = np.zeros((n, n))
+    k = np.arange(n - 1)
+    Q[k, k + 1] = 1 / (width[k] * np.diff(z))
+    Q[k + 1, k] = 1 / (width[k + 1] * np.diff(z))
+    Q[np.arange(n), np.arange(n)] = -Q.sum(1)
+    sd = params.start_z_sd_um
+    if sd == 0:
+        start = np.eye(n)[0]
+    else:
+        cdf = scipy.special.erf(edges / (sd * math.sqrt(2)))
+        start = np.diff(cdf)
+        start[-1] += 1 - cdf[-1]
+    return np.exp(-0.5 * (z / params.sigma_z_um) ** 2), Q, start
+
+
+def _z_steps(Q: np.ndarray, D: np.ndarray, t_s: float) -> torch.Tensor:
+    """Transition matrices (B, n, n) of the ``|z|`` walk over ``t_s`` seconds, one per D."""
+    out = np.empty((len(D), *Q.shape))
+    for d in np.unique(D):
+        out[D == d] = scipy.linalg.expm(Q * d * t_s)
+    return torch.from_numpy(np.clip(out, 0, None))
+
+
+def _zmix(g: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """Apply the z step ``P`` (B, n, n) to ``g`` (B, n, ...) (row vectors: ``g' = g P``)."""
+    B, n = g.shape[:2]
+    out = torch.bmm(P.transpose(1, 2).to(g.dtype), g.reshape(B, n, -1))
+    return out.view(g.shape)
+
+
+def _frame_lines(g, counts_f, L, A_S, taps, Pz_block, block, lay):
+    """Observe the H lines of one frame on the window ``g`` (B, nz, nly, nlx); returns ``g``,
+    log scale. ``L`` (nz, W, K) are ``log1p(b_z S / n_bkg)``, ``A_S`` (nz, K) the line sums;
+    ``Pz_block`` is the z step applied after every ``block`` lines."""
     B, H, W = counts_f.shape
-    bkg = params.n_bkg
-    q = S / bkg  # (W, K)
-    A_f, dA, taps = A_f.to(g.dtype), dA.to(g.dtype), taps.to(g.dtype)
-    cL0 = torch.empty((B, H, q.shape[1]), dtype=g.dtype)
-    cL1 = torch.empty_like(cL0)
-    for A in torch.unique(A_f):  # the tables depend on D only through A: share them
-        sel = A_f == A
-        cL0[sel] = counts_f[sel] @ torch.log1p(A * q)
-        cL1[sel] = counts_f[sel] @ (q / (1 + A * q))  # d/dA of log1p(A q)
+    nz = g.shape[1]
+    cL = (counts_f.reshape(B * H, W) @ L.permute(1, 0, 2).reshape(W, -1)).view(B, H, nz, -1) - A_S
+    taps_z = taps.to(g.dtype).repeat_interleave(nz, 0)
     log_s = torch.zeros(B, dtype=torch.float64)
     for i in range(H):
-        A_i = A_f + dA[:, i]
-        logr = cL0[:, i] + dA[:, i, None] * cL1[:, i] - A_i[:, None] * S_sum[None]
-        logr = logr.view(B, lay.nb, lay.nlx).clamp_min_(LOG_RATIO_FLOOR)
+        logr = cL[:, i].view(B, nz, lay.nb, lay.nlx).clamp_min(LOG_RATIO_FLOOR)
         r = lay.r0 + i * lay.step
         if float(logr.max()) > MAX_LOG_RATIO:  # a very bright line: scale the rest down first
-            mx = logr.amax(dim=(1, 2))
-            g *= torch.exp(-mx)[:, None, None]
+            mx = logr.amax(dim=(1, 2, 3))
+            g *= torch.exp(-mx)[:, None, None, None]
             log_s += mx.double()
-            logr = logr - mx[:, None, None]
-        rest = g[:, :r].sum(dim=(1, 2)) + g[:, r + lay.nb :].sum(dim=(1, 2))
-        band = g[:, r : r + lay.nb]
+            logr = logr - mx[:, None, None, None]
+        rest = g[:, :, :r].sum(dim=(1, 2, 3)) + g[:, :, r + lay.nb :].sum(dim=(1, 2, 3))
+        band = g[:, :, r : r + lay.nb]
         band *= torch.exp(logr)
-        tot = rest + band.sum(dim=(1, 2))
+        tot = rest + band.sum(dim=(1, 2, 3))
         log_s += torch.log(tot.double())
         if i < H - 1:  # the step to the next line, with the normalisation folded into the kernel
-            g = _circ_conv(g, taps, 1 / tot)
+            gx = _circ_conv(g.view(B * nz, lay.nly, lay.nlx), taps_z, (1 / tot).repeat_interleave(nz))
+            g = gx.view(B, nz, lay.nly, lay.nlx)
+            if (i + 1) % block == 0:
+                g = _zmix(g, Pz_block)
         else:
-            g /= tot[:, None, None]
+            g /= tot[:, None, None, None]
     return g, log_s
 
 
-def _movie_batch(counts: torch.Tensor, D: np.ndarray, params: SimParams, h: float) -> np.ndarray:
+def _movie_batch(counts: torch.Tensor, D: np.ndarray, params: SimParams, h: float,
+                 z_um: np.ndarray, block: int) -> np.ndarray:
     """``log p(counts | D)`` of a batch (B, T, H, W) of movies, one D per movie, up to ``-Σ log c!``."""
     B, T, H, W = counts.shape
     a, lp = params.pixel_size_um, params.line_period_s
     lay = _Layout(params, float(D.max()), T, h)
     cells = (a * h) ** 2
     Dt = torch.from_numpy(D)
-    T_frame = _transfer(2 * Dt * params.frame_period_s / cells, lay.ny, lay.nx)
-    T_gap = _transfer(2 * Dt * (lp + params.frame_pause_s) / cells, lay.ny, lay.nx)
-    T_null = _transfer(2 * Dt * (H - 1) * lp / cells, lay.nly, lay.nlx)
+    T_frame = _transfer(2 * Dt * params.frame_period_s / cells, lay.ny, lay.nx)[:, None]
+    T_gap = _transfer(2 * Dt * (lp + params.frame_pause_s) / cells, lay.ny, lay.nx)[:, None]
+    T_null = _transfer(2 * Dt * (H - 1) * lp / cells, lay.nly, lay.nlx)[:, None]
     taps = _taps(2 * D * lp / cells)
-    S, S_sum = (v.to(LINE_DTYPE) for v in _tables(params, lay))
+    bz, Q, z0 = z_walk(params, z_um)
+    n_in = (H - 1) // block  # z steps inside a frame, each of `block` lines
+    t_in = n_in * block * lp
+    Pz_block, Pz_null = _z_steps(Q, D, block * lp), _z_steps(Q, D, t_in)
+    Pz_frame = _z_steps(Q, D, params.frame_period_s)
+    Pz_end = _z_steps(Q, D, params.frame_period_s - t_in)
+    S, S_sum = _tables(params, lay)
+    bt = torch.from_numpy(bz)
+    L = torch.log1p(bt[:, None, None] * (S / params.n_bkg)[None]).to(LINE_DTYPE)
+    A_S = (bt[:, None] * S_sum[None]).to(LINE_DTYPE)
     t_mid = np.arange(H) * lp + (W - 1) / 2 * params.dwell_s
     m = params.start_margin_px
     prior = np.outer(box_prior(lay.y, m, H - 1 - m, h), box_prior(lay.x, m, W - 1 - m, h))
@@ -256,28 +386,26 @@ def _movie_batch(counts: torch.Tensor, D: np.ndarray, params: SimParams, h: floa
     alpha = torch.fft.irfft2(torch.fft.rfft2(torch.from_numpy(prior)) * t0, s=(lay.ny, lay.nx))
     alpha = alpha.clamp_min(0)
     alpha /= alpha.sum(dim=(1, 2), keepdim=True)
+    zs = _z_steps(Q, D, t_mid[0]).transpose(1, 2) @ torch.from_numpy(z0)  # (B, nz)
+    alpha = alpha[:, None] * zs[:, :, None, None]
     log_z = torch.zeros(B, dtype=torch.float64)
     wy = slice(lay.ky0, lay.ky0 + lay.nly)
     wx = slice(lay.kx0, lay.kx0 + lay.nlx)
     for f in range(T):
-        t_lines = f * params.frame_period_s + t_mid
-        A_lines = torch.from_numpy(_brightness(params, D, t_lines))  # (B, H)
-        A_f = A_lines[:, H // 2]
-        g0 = alpha[:, wy, wx].clone()
-        g, log_s = _frame_lines(
-            g0.to(LINE_DTYPE, copy=True), counts[:, f].to(LINE_DTYPE), S, S_sum, A_f, A_lines - A_f[:, None],
-            taps, lay, params,
-        )
+        g0 = alpha[:, :, wy, wx].clone()
+        g, log_s = _frame_lines(g0.to(LINE_DTYPE, copy=True), counts[:, f].to(LINE_DTYPE), L, A_S,
+                                taps, Pz_block, block, lay)
         g = g.double()
-        beta0 = torch.fft.irfft2(torch.fft.rfft2(g0) * T_null, s=(lay.nly, lay.nlx))
+        beta0 = _zmix(torch.fft.irfft2(torch.fft.rfft2(g0) * T_null, s=(lay.nly, lay.nlx)), Pz_null)
         mx = log_s.clamp_min(0)
+        e1, e0 = torch.exp(log_s - mx)[:, None, None, None], torch.exp(-mx)[:, None, None, None]
         corr = torch.zeros_like(alpha)
-        corr[:, wy, wx] = torch.exp(log_s - mx)[:, None, None] * g - torch.exp(-mx)[:, None, None] * beta0
-        spec = torch.fft.rfft2(alpha) * T_frame * torch.exp(-mx)[:, None, None]
+        corr[:, :, wy, wx] = _zmix(e1 * g - e0 * beta0, Pz_end)
+        spec = torch.fft.rfft2(_zmix(alpha, Pz_frame)) * T_frame * e0
         spec += torch.fft.rfft2(corr) * T_gap
         alpha = torch.fft.irfft2(spec, s=(lay.ny, lay.nx)).clamp_min_(0)
-        tot = alpha.sum(dim=(1, 2))
-        alpha /= tot[:, None, None]
+        tot = alpha.sum(dim=(1, 2, 3))
+        alpha /= tot[:, None, None, None]
         log_z += mx + torch.log(tot)
     c = counts.sum(dim=(1, 2, 3))
     return (log_z + c * math.log(params.n_bkg) - T * H * W * params.n_bkg).numpy()
@@ -300,6 +428,19 @@ def _as_movies(movies, params: SimParams) -> np.ndarray:
     return arr
 
 
+def _batches(D_sorted: np.ndarray, pairs: np.ndarray, batch: int) -> list[np.ndarray]:
+    """Split pairs sorted by D into batches of at most ``batch`` whose largest D is at most
+    :data:`BATCH_D_RATIO` times their smallest (a batch's lattice fits its largest D)."""
+    out, lo = [], 0
+    while lo < len(pairs):
+        hi = lo + 1
+        while hi < min(len(pairs), lo + batch) and D_sorted[hi] <= BATCH_D_RATIO * D_sorted[lo]:
+            hi += 1
+        out.append(pairs[lo:hi])
+        lo = hi
+    return out
+
+
 def movie_log_likelihood(
     movies,
     D,
@@ -307,6 +448,8 @@ def movie_log_likelihood(
     grid_px: float = 1.0,
     batch: int = 32,
     threads: int | None = 1,
+    n_z: int = N_Z,
+    z_block: int = Z_BLOCK,
 ) -> np.ndarray:
     """``log p(counts | D)`` of each movie at each D, up to ``-Σ log c!`` (the same for every D).
 
@@ -322,10 +465,16 @@ def movie_log_likelihood(
     grid_px : float
         Lattice spacing, px (``1/grid_px`` an integer: 1, 0.5, 0.25 ...).
     batch : int
-        (movie, D) pairs per vectorised pass (pairs are sorted by D, so that each pass's
-        lattice fits its largest D).
+        (movie, D) pairs per vectorised pass (pairs are sorted by D and a pass holds D within a
+        factor :data:`BATCH_D_RATIO`, so that its lattice, which fits its largest D, is not
+        much larger than each pair needs).
     threads : int or None
         Torch intra-op threads during the call (``None``: leave torch's setting).
+    n_z : int
+        Nodes of ``|z|`` (:func:`z_nodes`).
+    z_block : int
+        Lines between steps of z (z is held within a block; the frame's last block ends at
+        the next frame's first line).
 
     Returns
     -------
@@ -341,6 +490,8 @@ def movie_log_likelihood(
     if abs(1 / h - round(1 / h)) > 1e-9:
         raise ValueError(f"grid_px={grid_px!r} is not allowed: expected 1/grid_px to be an integer")
     batch = check_int("batch", batch, 1)
+    z_block = check_int("z_block", z_block, 1)
+    z_um = z_nodes(params, n_z)
     arr = _as_movies(movies, params)
     Dv = np.asarray(D, dtype=np.float64)
     Dm = np.broadcast_to(Dv, (len(arr), Dv.shape[-1])) if Dv.ndim == 1 else Dv
@@ -355,10 +506,10 @@ def movie_log_likelihood(
     if threads is not None:
         torch.set_num_threads(check_int("threads", threads, 1))
     try:
-        for lo in range(0, len(pairs), batch):
-            idx = pairs[lo : lo + batch]
+        for idx in _batches(Dm.reshape(-1)[pairs], pairs, batch):
             mv, _ = np.unravel_index(idx, Dm.shape)
-            out[idx] = _movie_batch(torch.from_numpy(arr[mv]), Dm.reshape(-1)[idx].copy(), params, h)
+            out[idx] = _movie_batch(torch.from_numpy(arr[mv]), Dm.reshape(-1)[idx].copy(), params, h,
+                                    z_um, z_block)
     finally:
         torch.set_num_threads(old)
     return out.reshape(Dm.shape)
