@@ -98,7 +98,7 @@ book: venv
 # in tests/test_notebooks.py) instead of executing them again under nbval.
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 test-unit: venv
-	$(PYTEST) -n 2 --dist loadfile tests -m "not book and not notebook"
+	$(PYTEST) -n 2 --dist worksteal tests -m "not book and not notebook"
 
 test-notebooks: venv
 	$(MAKE) book
@@ -128,7 +128,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv lint
-	$(PYTEST) -n 2 --dist loadfile tests -m "not book"
+	$(PYTEST) -n 2 --dist worksteal tests -m "not book"
 	$(MAKE) book
 	$(PYTEST) tests/test_notebooks.py tests/test_figures.py -m book
 	$(MAKE) test-browser
