@@ -15,7 +15,7 @@ help:
 	@echo "make preview - the book from the outputs stored in notebooks/*.ipynb: no execution, no torch"
 	@echo "make book   - create .venv, run the chapters with papermill (JOBS=2 at a time; only those whose"
 	@echo "              notebook, imported modules or input data changed), build _build/html"
-	@echo "make test   - lint, unit tests (pytest -n 2) beside make book, the executed chapters against their"
+	@echo "make test   - lint, unit tests (pytest -n 2), make book, the executed chapters against their"
 	@echo "              stored outputs (nbval's comparison), the built book in headless Chromium"
 	@echo "              (make test-browser; BROWSER=0 skips it)"
 	@echo "make test-unit - the unit tests only; make test-notebooks - make book and the chapter tests"
@@ -127,20 +127,11 @@ lint: venv
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 
-# The unit tests run beside `make book` (make -j2): both keep the two cores busy, and each fills
-# the other's single-process stretches (the last chapter, Sphinx's build, pytest's last tests).
-# Their output is kept in build/unit-tests.log and printed when they end, in one piece.
 test: venv lint
-	$(MAKE) -j2 --no-print-directory test-unit-logged book
+	$(PYTEST) -n 2 --dist worksteal tests -m "not book"
+	$(MAKE) book
 	$(PYTEST) tests/test_notebooks.py tests/test_figures.py -m book
 	$(MAKE) test-browser
-
-.PHONY: test-unit-logged
-test-unit-logged: venv
-	@mkdir -p build
-	@echo "unit tests (pytest -n 2), beside make book; output: build/unit-tests.log"
-	@$(PYTEST) -n 2 --dist worksteal tests -m "not book" > build/unit-tests.log 2>&1; \
-	  status=$$?; cat build/unit-tests.log; exit $$status
 
 bench: venv
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
