@@ -48,6 +48,9 @@ log_file = ""  # every run appends its x here (to count runs)
 results_dir = "."
 """
 BODY = """\
+if "leftover" in globals():  # a shared kernel must not carry a name from one point to the next
+    raise RuntimeError(f"a name survived from the point x={leftover}")
+leftover = x
 import json, os, pathlib, time
 if die_once and not pathlib.Path(die_once).exists():
     pathlib.Path(die_once).write_text("died")
@@ -60,7 +63,7 @@ if x == fail_at or (fail_flag and pathlib.Path(fail_flag).exists()
                    and float(pathlib.Path(fail_flag).read_text()) == x):
     raise ValueError(f"boom at x={x}")
 pathlib.Path(results_dir, "toy.json").write_text(json.dumps(
-    {"x": x, "n_images": 10, "nested": {"left": "out"},
+    {"x": x, "n_images": 10, "kernel_pid": os.getpid(), "cwd": os.getcwd(), "nested": {"left": "out"},
      "methods": {"A": {"auc_140": x / 10, "auc_70": x / 20}, "B": {"auc_140": x / 5, "auc_70": x / 10}}}))
 """
 
@@ -282,6 +285,34 @@ def test_sweep_runs_resumes_and_gathers(tmp_path, toy):
     assert s4.ran == ["x=1"]
     assert len(log.read_text().split()) == 4
     assert len(pd.read_csv(out / "table.csv")) == 6  # the table holds every finished point
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("per_point", [False, True])
+def test_points_share_a_kernel_with_a_fresh_namespace(tmp_path, toy, per_point):
+    out = tmp_path / "sweep"
+    s = sw.run_sweep(toy, {"x": [1, 2, 3]}, out, jobs=1, log=None, kernel_per_point=per_point)
+    assert s.ok, s.failed  # the notebook raises if a name of the point before survived
+    table = pd.read_csv(out / "table.csv").drop_duplicates("point")
+    assert len(set(table.kernel_pid)) == (3 if per_point else 1)
+    assert set(table.cwd) == {str(toy.parent)}
+    runs = [nbformat.read(out / "runs" / f"x={x}.ipynb", as_version=4) for x in (1, 2, 3)]
+    counts = [[c.execution_count for c in nb.cells if c.cell_type == "code"] for nb in runs]
+    assert counts[0] == counts[1] == counts[2] == [1, 2, 3]  # each starts again at 1
+    assert not (out / ".work").exists()  # the runner's log is gone with it
+
+
+@pytest.mark.notebook
+def test_chapter_08_gives_the_same_results_in_a_shared_kernel(tmp_path):
+    """Two points in one kernel, one after the other, against a kernel each: the same files."""
+    nb, grid = ROOT / "notebooks" / "08_sweep.ipynb", {"D": [0.5, 1.5]}
+    base = {"n_images": 6, "seed": 30, "n_qd": 3.48}
+    runs = {per_point: sw.run_sweep(nb, grid, tmp_path / str(per_point), jobs=1, base_parameters=base,
+                                    log=None, kernel_per_point=per_point) for per_point in (False, True)}
+    assert all(s.ok for s in runs.values()), {k: s.failed for k, s in runs.items()}
+    for pid in runs[True].ran:
+        shared, fresh = ((tmp_path / str(k) / "results" / f"{pid}.json").read_text() for k in (False, True))
+        assert shared == fresh, pid
 
 
 @pytest.mark.notebook

@@ -67,12 +67,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="run every point again, even finished ones")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel (default python3)")
+    p.add_argument("--kernel-per-point", action="store_true",
+                   help="a papermill process and kernel of its own for every point (default: each "
+                   "worker thread runs its points in one kernel, the namespace wiped between them)")
     p.add_argument("--quiet", action="store_true", help="print only the summary and failures")
     add_cluster_arguments(p, description="Each point is one papermill run, a Dask task. With "
                           "--scheduler, the points run on that cluster's workers (they must see the "
                           "notebook's folder and --out). Otherwise --jobs (or --workers) points run at "
-                          "a time on a local cluster of threads in this process: each point is "
-                          "already a process of its own.")
+                          "a time on a local cluster of threads in this process: each thread "
+                          "drives a papermill process and kernel of its own.")
 
 
 def sweep_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,6 +129,7 @@ def _sweep(args: argparse.Namespace) -> int:
     jobs = args.jobs if args.workers is None else args.workers
     with get_client(args.scheduler, None, 0) as client:  # None without --scheduler
         summary = run_sweep(out_dir=args.out, jobs=jobs, force=args.force, kernel=args.kernel,
+                            kernel_per_point=args.kernel_per_point,
                             log=None if args.quiet else print, client=client, progress=args.quiet, **kw)
     if args.quiet:
         print(summary)

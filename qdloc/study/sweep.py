@@ -11,10 +11,14 @@
 Each point of the grid (every combination of the values given) is one papermill run of the
 chapter, with the point's values (and ``base_parameters``) injected into its ``parameters``
 cell, in the chapter's own folder as working directory (chapters use paths such as
-``../data/results``, relative to ``notebooks/``). Runs are independent processes, each started
-by a Dask task (:func:`run_point_task`): ``jobs`` at a time from worker threads of this process,
-or on the workers of a Dask cluster (``client``, ``qdloc sweep --scheduler``). The sweep folder
-``out_dir`` holds
+``../data/results``, relative to ``notebooks/``). Each point is a Dask task
+(:func:`run_point_task`): ``jobs`` at a time from worker threads of this process, or on the
+workers of a Dask cluster (``client``, ``qdloc sweep --scheduler``). A thread runs its points
+one after another in one kernel that stays up, its namespace wiped between points
+(:mod:`qdloc.study.kernel_runner`; chapter 08's points then take a few seconds instead of
+paying a kernel's start and the chapter's imports every time); ``kernel_per_point``
+(``--kernel-per-point``) gives every point a papermill process and kernel of its own. The
+sweep folder ``out_dir`` holds
 
 ``runs/<point>.ipynb``
     the executed notebook of each finished point, with ``metadata["qdloc_sweep"]``: the point,
@@ -74,6 +78,7 @@ import pandas as pd
 
 from qdloc.cluster import get_client, run_tasks
 from qdloc.io import atomic_write_bytes, atomic_write_text
+from qdloc.study.kernel_runner import KernelRunner
 
 __all__ = [
     "PRESETS",
@@ -318,8 +323,12 @@ _STOPPING = threading.Event()
 
 
 def _papermill(pid: str, parameters: dict, input_nb: Path, cwd: Path, out_dir: Path,
-               kernel: str) -> int:
-    """Run papermill for a point in ``.work/<pid>`` (fresh); return its exit status."""
+               kernel: str, shared: bool = False) -> int:
+    """Run a point in ``.work/<pid>`` (fresh); return its exit status (0: done).
+
+    ``shared``: in this thread's kernel runner (:mod:`qdloc.study.kernel_runner`), else in a
+    papermill process of its own.
+    """
     p = _run_paths(out_dir, pid)
     # a point that runs again: its old files are stale (other parameters or code)
     for key in ("nb", "json"):
@@ -327,6 +336,8 @@ def _papermill(pid: str, parameters: dict, input_nb: Path, cwd: Path, out_dir: P
     shutil.rmtree(p["work"], ignore_errors=True)
     (p["work"] / "results").mkdir(parents=True)
     injected = {**parameters, RESULTS_PARAM: str((p["work"] / "results").resolve())}
+    if shared:
+        return _run_shared(injected, input_nb, cwd, out_dir, kernel, p["work"])
     cmd = [sys.executable, "-m", "papermill", "--cwd", str(cwd), "-k", kernel, "--no-progress-bar",
            "--no-log-output", "-y", json.dumps(injected), str(input_nb),
            str(p["work"] / "out.ipynb")]
@@ -340,6 +351,45 @@ def _papermill(pid: str, parameters: dict, input_nb: Path, cwd: Path, out_dir: P
         finally:
             with _PROCS_LOCK:
                 _PROCS.discard(proc)
+
+
+#: Kernel runners of this process's threads (thread id -> runner), closed by :func:`_close_runners`.
+_RUNNERS: dict[int, KernelRunner] = {}
+
+
+def _run_shared(injected: dict, input_nb: Path, cwd: Path, out_dir: Path, kernel: str,
+                work: Path) -> int:
+    """A point in this thread's kernel runner (started, or replaced, as needed)."""
+    tid = threading.get_ident()
+    with _PROCS_LOCK:
+        runner = _RUNNERS.get(tid)
+    if runner is not None and not (runner.alive() and runner.kernel == kernel
+                                   and runner.cwd == str(cwd)):
+        runner.close()
+        runner = None
+    if runner is None:
+        runner = KernelRunner(kernel, cwd, out_dir / ".work" / f"kernel-{os.getpid()}-{tid}.log")
+        with _PROCS_LOCK:
+            _RUNNERS[tid] = runner
+    (work / "papermill.log").touch()
+    with _PROCS_LOCK:
+        _PROCS.add(runner.proc)
+    try:
+        code = runner.run(input_nb, work / "out.ipynb", injected, work / "papermill.log")
+    finally:
+        with _PROCS_LOCK:
+            _PROCS.discard(runner.proc)
+    return 1 if code == -1 else code
+
+
+def _close_runners() -> int:
+    """End this process's kernel runners (the sweep's end); return how many there were."""
+    with _PROCS_LOCK:
+        runners = list(_RUNNERS.values())
+        _RUNNERS.clear()
+    for runner in runners:
+        runner.close()
+    return len(runners)
 
 
 def _finish(out_dir: Path, pid: str, point: dict, parameters: dict, returncode: int, meta: dict,
@@ -385,8 +435,8 @@ def _finish(out_dir: Path, pid: str, point: dict, parameters: dict, returncode: 
 
 
 def run_point_task(pid: str, point: dict, parameters: dict, input_nb: str, cwd: str, out_dir: str,
-                   kernel: str, meta: dict) -> tuple[str | None, list[str], float]:
-    """One point of a sweep, as a Dask task: papermill in a process of its own, files moved into place.
+                   kernel: str, meta: dict, shared: bool = False) -> tuple[str | None, list[str], float]:
+    """One point of a sweep, as a Dask task: papermill runs it, its files are moved into place.
 
     A failure that is not the notebook's own exception (a kernel that died or did not start)
     gets one more run (:data:`ATTEMPTS` in all). A worker that dies takes its point's papermill
@@ -400,6 +450,10 @@ def run_point_task(pid: str, point: dict, parameters: dict, input_nb: str, cwd: 
         The notebook a point runs, its working folder, the sweep folder, the Jupyter kernel.
     meta : dict
         The sweep's record (notebook, code digest, cells left out) for the kept notebook.
+    shared : bool
+        Run it in the kernel runner of the thread the task runs in (one kernel for the points
+        that thread runs, its namespace wiped between them: :mod:`qdloc.study.kernel_runner`);
+        False: a papermill process and kernel of its own.
 
     Returns
     -------
@@ -409,7 +463,7 @@ def run_point_task(pid: str, point: dict, parameters: dict, input_nb: str, cwd: 
     out, notes, t0 = Path(out_dir), [], time.monotonic()
     for attempt in range(1, ATTEMPTS + 1):
         started = time.monotonic()
-        code = _papermill(pid, parameters, Path(input_nb), Path(cwd), out, kernel)
+        code = _papermill(pid, parameters, Path(input_nb), Path(cwd), out, kernel, shared)
         if _STOPPING.is_set():  # interrupted: keep nothing of this run
             shutil.rmtree(_run_paths(out, pid)["work"], ignore_errors=True)
             return "interrupted", notes, time.monotonic() - t0
@@ -451,6 +505,7 @@ def run_sweep(
     log: Callable[[str], Any] | None = print,
     client: Any = None,
     progress: bool = False,
+    kernel_per_point: bool = False,
 ) -> SweepSummary:
     """Run ``notebook`` at every point of ``grid`` with papermill, then :func:`gather`.
 
@@ -464,8 +519,8 @@ def run_sweep(
     out_dir : path
         The sweep folder (see the module docstring).
     jobs : int
-        Points run at the same time (each is a papermill process with its own kernel), as tasks
-        of a Dask cluster of ``jobs`` worker threads in this process. Not used with ``client``.
+        Points run at the same time, as tasks of a Dask cluster of ``jobs`` worker threads in
+        this process. Not used with ``client``.
     base_parameters : mapping, optional
         Parameters injected at every point (besides the grid's).
     force : bool
@@ -478,6 +533,11 @@ def run_sweep(
         Run the points as tasks on this Dask cluster (:mod:`qdloc.cluster`); its workers must
         see the notebook's folder and ``out_dir``. An interrupt cancels the points not started;
         those running on other machines' workers finish and are kept.
+    kernel_per_point : bool
+        Run every point in a papermill process and kernel of its own. By default each worker
+        thread keeps one kernel for the points it runs, its namespace wiped between them
+        (:mod:`qdloc.study.kernel_runner`): the imports and the kernel's start are paid once per
+        thread instead of once per point.
     progress : bool
         One progress bar over the points (only on a terminal).
 
@@ -507,7 +567,8 @@ def run_sweep(
     try:
         atomic_write_text(input_nb, nbformat.writes(runnable))
         summary = _run_points(notebook, input_nb, out_dir, ids, points, base, digest, meta,
-                              (client, jobs, progress), force, kernel, say)
+                              (client, jobs, progress, not kernel_per_point), force, kernel,
+                              say)
         gather(out_dir)
     finally:
         input_nb.unlink(missing_ok=True)
@@ -608,10 +669,11 @@ def _run_points(notebook: Path, input_nb: Path, out_dir: Path, ids: list[str], p
                 say: Callable[[str], Any]) -> SweepSummary:
     """Skip the finished points, run the others as Dask tasks; stop all on an interrupt.
 
-    ``where`` is ``(client, jobs, progress)``: the client, or None for a cluster of ``jobs``
-    threads in this process (each task waits on its own papermill process).
+    ``where`` is ``(client, jobs, progress, shared)``: the client, or None for a cluster of
+    ``jobs`` threads in this process (each task waits on a papermill process: its thread's
+    kernel runner if ``shared``, else one of its own).
     """
-    client, jobs, progress = where
+    client, jobs, progress, shared = where
     summary = SweepSummary(out_dir=out_dir, points=ids)
     todo = []
     for pid, pt in zip(ids, points, strict=True):
@@ -625,7 +687,8 @@ def _run_points(notebook: Path, input_nb: Path, out_dir: Path, ids: list[str], p
         f"{len(todo)} to run, {at_once} -> {out_dir}")
     if not todo:
         return summary
-    args = [(pid, pt, params, str(input_nb), str(notebook.parent), str(out_dir), kernel, meta)
+    args = [(pid, pt, params, str(input_nb), str(notebook.parent), str(out_dir), kernel, meta,
+             shared)
             for pid, pt, params in todo]
 
     def done(i: int, result: tuple[str | None, list[str], float]) -> None:
@@ -643,7 +706,8 @@ def _run_points(notebook: Path, input_nb: Path, out_dir: Path, ids: list[str], p
 
     _STOPPING.clear()
     with contextlib.ExitStack() as stack:
-        if client is None:
+        own = client is None
+        if own:
             client = stack.enter_context(get_client(None, jobs, len(todo), processes=False))
         try:
             run_tasks(client, run_point_task, args, desc=notebook.stem, unit="point",
@@ -654,6 +718,12 @@ def _run_points(notebook: Path, input_nb: Path, out_dir: Path, ids: list[str], p
                 if pid not in summary.seconds:
                     shutil.rmtree(_run_paths(out_dir, pid)["work"], ignore_errors=True)
             raise
+        finally:
+            if own:
+                _close_runners()
+            else:  # the workers' runners (a worker that is gone took its own with it)
+                with contextlib.suppress(Exception):
+                    client.run(_close_runners)
     return summary
 
 
