@@ -120,8 +120,13 @@ fig = ps.plot_point_estimates(sim, preds, PAPER.replace(n_qd=n_qd), frames=fig_f
 #     --grid D=0,1,2,3 --grid n_qd=3.48,7.5,16.2 --param n_images=200 --out /tmp/sweep
 # ```
 #
-# Each point is its own papermill process with its own kernel, two at a time on two cores,
-# in `notebooks/` as working directory like every chapter. Its executed notebook goes to
+# Each point is a papermill run, two at a time on two cores, in `notebooks/` as working
+# directory like every chapter. Each of the two worker threads keeps one kernel for the points
+# it runs and wipes the kernel's namespace between them ({py:mod}`qdloc.study.kernel_runner`):
+# the kernel's start and the chapter's imports, which cost more than a point's own work, are
+# paid once per thread instead of once per point. `--kernel-per-point` gives every point a
+# kernel of its own; the tests check that this chapter's results files are the same either
+# way. A point's executed notebook goes to
 # `runs/<point>.ipynb` (e.g. `runs/D=1.5__n_qd=7.5.ipynb`) and the results file it wrote to
 # `results/<point>.json`, each only when the run has finished; the results files are gathered
 # into `table.csv`, one row per point and method. A point whose files exist, and whose

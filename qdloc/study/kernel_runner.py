@@ -6,7 +6,7 @@ package), which on a busy 2-core machine cost more than the point's own computat
 :class:`KernelRunner` keeps one papermill process and one kernel for many points:
 
 * the runner is ``python -m qdloc.study.kernel_runner KERNEL CWD``, a process of its own
-  session (an interrupt reaches it only through :func:`qdloc.study.sweep._stop`); it starts
+  session (an interrupt of the sweep reaches it only through the sweep's own handler); it starts
   the kernel in ``CWD`` and reads one request per line on its standard input (the input and
   output notebooks, the parameters, the log file), answering each with one line
   ``{"rc": 0 or 1}`` once the notebook has run;
