@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import special
 
 from qdloc import SimParams, simulate, simulate_movie
 from qdloc.eval.metrics import auc_table
@@ -12,6 +15,7 @@ from qdloc.localise.registry import locate
 from qdloc.localise.trackpy import trackpy_locate
 from qdloc.study.detector import detector_study, detector_summary
 from qdloc.study.diffusion import score_threshold
+from qdloc.transport import censored as cz
 from qdloc.transport.censored import (
     censored_mle,
     tracks_from_localisations,
@@ -49,6 +53,42 @@ def test_censored_mle_recovers_D_of_walks_that_leave_the_window(D):
         assert abs(fit.sigma_nm - 40) < 15
     # without the censoring term the estimate is biased low by more than 3 standard errors
     assert plain.D_um2_per_s < D - 3 * fit.D_err_um2_per_s
+
+
+def _loglik_track_by_track(D, s2, prep, dt, R, lo, hi, censor=True):
+    """The censored log likelihood written as its definition reads: a sum over tracks, one by one."""
+    a = 2.0 * D * dt * (1.0 - 2.0 * R) + 2.0 * s2
+    b = 2.0 * R * D * dt - s2
+    ll = 0.0
+    for M, c, yt2, yt, SM, ended, last in prep:
+        lam = a + 2.0 * b * c
+        if M:
+            if lam.min() <= 0:
+                return -math.inf
+            ll -= np.sum(np.log(2.0 * np.pi * lam) + 0.5 * yt2 / lam)
+        if censor and ended:
+            mu = b * ((yt / lam) @ SM) if M else np.zeros(2)
+            var = a - b * b * np.sum(SM**2 / lam) if M else a
+            m, s = last + mu, math.sqrt(max(var, 1e-30))
+            ll += math.log(max(1.0 - np.prod(special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s)), 1e-300))
+    return ll
+
+
+def test_packed_log_likelihood_equals_the_sum_over_tracks():
+    """The vectorised likelihood (all tracks as flat arrays) against the track-by-track sum."""
+    rng = np.random.default_rng(5)
+    win = window_px(P, 0.0)
+    tracks = _walks_in_window(1.0, 0.04, 80, 30, 0.0276, win, rng)
+    prep = cz._prepare(tracks, 0.07, 29)
+    assert {t[0] for t in prep} >= {0, 1} and any(t[5] for t in prep)  # short, long, ended tracks
+    lo, hi = np.array([win[0], win[2]]) * 0.07, np.array([win[1], win[3]]) * 0.07
+    packed = cz._pack(prep)
+    for D, s2, R, censor in [(1.0, 0.0016, 0.0, True), (0.3, -0.001, 0.166, True), (2.5, 0.004, 0.166, False)]:
+        want = _loglik_track_by_track(D, s2, prep, 0.0276, R, lo, hi, censor)
+        got = cz._censored_loglik(D, s2, packed, 0.0276, R, lo, hi, censor)
+        assert got == pytest.approx(want, rel=1e-12, abs=1e-9)
+    # outside the allowed region (a λ_k <= 0) both refuse
+    assert cz._censored_loglik(1.0, -1.0, packed, 0.0276, 0.0, lo, hi) == -math.inf
 
 
 def test_censored_mle_on_the_scanner_movies_is_within_a_few_percent():

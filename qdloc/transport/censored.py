@@ -150,26 +150,63 @@ def _prepare(tracks: pd.DataFrame, px_um: float, last_frame: int):
     return out
 
 
-def _censored_loglik(D, s2, prep, dt, R, lo, hi, censor=True):
+@dataclass(frozen=True)
+class _Packed:
+    """:func:`_prepare`'s tracks as flat arrays, for a log likelihood without a loop over tracks.
+
+    ``c``, ``yt2``: every increment mode of every track (``λ_k = a + 2b c_k``); of the tracks
+    that ended (the censoring terms), ``pos`` (their modes' places in ``c``), ``seg`` (which
+    ended track each belongs to), ``SM`` and ``yt`` (2, ·), and ``last`` (n_end, 2).
+    """
+
+    c: np.ndarray
+    yt2: np.ndarray
+    pos: np.ndarray
+    seg: np.ndarray
+    SM: np.ndarray
+    yt: np.ndarray
+    last: np.ndarray
+
+
+def _pack(prep) -> _Packed:
+    c, yt2, pos, seg, SM, yt, last = [], [], [], [], [], [], []
+    at = 0
+    for M, ck, y2, y, sm, ended, end_xy in prep:
+        c.append(ck)
+        yt2.append(y2)
+        if ended:
+            pos.append(np.arange(at, at + M))
+            seg.append(np.full(M, len(last)))
+            SM.append(sm)
+            yt.append(y)
+            last.append(end_xy)
+        at += M
+
+    def cat(parts, shape=(0,)):
+        return np.concatenate(parts, axis=-1) if parts else np.zeros(shape)
+
+    return _Packed(cat(c), cat(yt2), cat(pos).astype(np.intp), cat(seg).astype(np.intp), cat(SM),
+                   cat(yt, (2, 0)), np.array(last, dtype=float).reshape(-1, 2))
+
+
+def _censored_loglik(D, s2, pk: _Packed, dt, R, lo, hi, censor=True):
+    """Log likelihood of all tracks (:func:`_pack`): Berglund's increments, plus censoring terms."""
     a = 2.0 * D * dt * (1.0 - 2.0 * R) + 2.0 * s2
     b = 2.0 * R * D * dt - s2
-    ll = 0.0
-    for M, c, yt2, yt, SM, ended, last in prep:
-        if M:
-            lam = a + 2.0 * b * c
-            if lam.min() <= 0:
-                return -math.inf
-            ll -= float(np.sum(np.log(2.0 * np.pi * lam) + 0.5 * yt2 / lam))
-        if censor and ended:
-            if M:  # Gaussian prediction of the next increment given this track's increments
-                mu = b * ((yt / lam) @ SM)
-                var = a - b * b * float(np.sum(SM**2 / lam))
-            else:
-                mu, var = np.zeros(2), a
-            s = math.sqrt(max(var, 1e-30))
-            m = last + mu
-            p_in = float(np.prod(special.ndtr((hi - m) / s) - special.ndtr((lo - m) / s)))
-            ll += math.log(max(1.0 - p_in, 1e-300))
+    lam = a + 2.0 * b * pk.c
+    if lam.size and lam.min() <= 0:
+        return -math.inf
+    ll = -float(np.sum(np.log(2.0 * np.pi * lam) + 0.5 * pk.yt2 / lam))
+    n_end = len(pk.last)
+    if censor and n_end:
+        # Gaussian prediction of each ended track's next increment given its increments
+        w = pk.SM / lam[pk.pos]
+        mu = b * np.stack([np.bincount(pk.seg, weights=pk.yt[i] * w, minlength=n_end) for i in (0, 1)])
+        var = a - b * b * np.bincount(pk.seg, weights=pk.SM * w, minlength=n_end)
+        sd = np.sqrt(np.maximum(var, 1e-30))
+        m = pk.last.T + mu
+        p_in = np.prod(special.ndtr((hi[:, None] - m) / sd) - special.ndtr((lo[:, None] - m) / sd), axis=0)
+        ll += float(np.sum(np.log(np.maximum(1.0 - p_in, 1e-300))))
     return ll
 
 
@@ -206,6 +243,7 @@ def censored_mle(tracks: pd.DataFrame, frame_interval_s: float, blur_R: float, w
     n_end = int(sum(t[5] for t in prep))
     if not prep or (n_pos - len(prep) == 0 and not (censor and n_end)):
         return CensoredFit(math.nan, math.nan, math.nan, len(prep), n_pos, n_end)
+    packed = _pack(prep)
 
     dt = frame_interval_s
     # σ² = r·DΔt with r above the edge of positive definiteness, r > 2R - 1/2 (λ_k > 0 for
@@ -218,7 +256,7 @@ def censored_mle(tracks: pd.DataFrame, frame_interval_s: float, blur_R: float, w
         D, r = math.exp(th[0]), th[1]
         if not (r_min < r < 1e3) or not (1e-6 < D < 1e3):
             return math.inf
-        v = -_censored_loglik(D, r * D * dt, prep, dt, blur_R, lo, hi, censor)
+        v = -_censored_loglik(D, r * D * dt, packed, dt, blur_R, lo, hi, censor)
         return v if math.isfinite(v) else math.inf
 
     best = None
@@ -232,7 +270,7 @@ def censored_mle(tracks: pd.DataFrame, frame_interval_s: float, blur_R: float, w
     s2 = r * D * dt
 
     def nll(th):
-        v = -_censored_loglik(th[0], th[1], prep, dt, blur_R, lo, hi, censor)
+        v = -_censored_loglik(th[0], th[1], packed, dt, blur_R, lo, hi, censor)
         return v if math.isfinite(v) else 1e300
 
     # observed information in (D, σ²): central differences of the negative log-likelihood
