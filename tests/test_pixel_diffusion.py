@@ -9,6 +9,7 @@ approximations (few ``|z|`` nodes, z held for blocks of lines) against a finer c
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -25,7 +26,14 @@ from qdloc.sim.params import SimParams
 from qdloc.sim.psf import expected_counts
 from qdloc.sim.simulate import simulate_movie
 from qdloc.study.diffusion import bias_table
-from qdloc.study.pixel_diffusion import pixel_diffusion_study, pixel_rows, pixel_summary
+from qdloc.study.pixel_diffusion import (
+    coverage_check,
+    coverage_table,
+    main,
+    pixel_diffusion_study,
+    pixel_rows,
+    pixel_summary,
+)
 from qdloc.transport.pixels import (
     D_from_pixels,
     movie_log_likelihood,
@@ -231,3 +239,35 @@ def test_study_summary_and_table_rows():
     table = bias_table(rows)
     assert table.rel_bias[0] == pytest.approx(pooled.rel_bias[0])
     assert pixel_summary(per.iloc[:0], pooled)["coverage"] is None
+
+
+def test_coverage_check_writes_its_table_and_main_runs(tmp_path, capsys):
+    out = coverage_check(tmp_path, (0.5, 1.0), 1, 2, independent=True, D_grid=np.geomspace(0.1, 8, 5),
+                         n_refine=0, name="cov")
+    per = pd.read_csv(tmp_path / "cov_movies.csv")
+    saved = json.loads((tmp_path / "cov.json").read_text())
+    assert per["index"].tolist() == [0, 1]  # a fresh movie per D
+    assert saved["n_covered"] == out["n_covered"] == per.covered.sum()
+    assert saved["n_movies"] == {"0.5": 1, "1.0": 1} and saved["settings"]["independent"] is True
+    assert out["misses_below"] + out["misses_above"] + out["n_covered"] == 2
+    assert main(["--results-dir", str(tmp_path), "--D", "1", "--n-movies", "1", "--n-frames", "1",
+                 "--name", "m"]) == 0
+    assert "per-movie coverage" in capsys.readouterr().out
+    assert json.loads((tmp_path / "m.json").read_text())["n_intervals"] == 1
+    with pytest.raises(ValueError, match="name="):
+        coverage_check(tmp_path, (1.0,), 1, 1, name="a/b")
+    # one line and status 2 for bad input
+    assert main(["--results-dir", str(tmp_path), "--n-movies", "0", "--name", "z"]) == 2
+    assert "n_movies" in capsys.readouterr().err
+    # the files read back as one table: a row per D, totals over the files
+    two = coverage_check(tmp_path, (2.0,), 1, 2, seed=71, D_grid=np.geomspace(0.1, 8, 5), n_refine=0,
+                         name="c2")
+    rows, tot = coverage_table([tmp_path / "c2.json", tmp_path / "cov.json"])
+    assert rows.D_true.tolist() == [0.5, 1.0, 2.0] and rows.seed.tolist() == [70, 70, 71]
+    assert tot["n_movies"] == 3 and tot["n_covered"] == out["n_covered"] + two["n_covered"]
+    assert tot["n_covered"] + tot["misses_below"] + tot["misses_above"] == 3
+    assert tot["coverage"] == pytest.approx(tot["n_covered"] / 3)
+    assert tot["max_abs_rel_bias"] == pytest.approx(max(abs(b) for b in [*out["rel_bias"].values(),
+                                                                         *two["rel_bias"].values()]))
+    with pytest.raises(ValueError, match="more than one file"):  # m.json repeats D = 1
+        coverage_table([tmp_path / "cov.json", tmp_path / "m.json"])

@@ -68,20 +68,28 @@ Measured (``/tmp/pix12`` scripts, one torch thread, on a machine shared with oth
 * **Speed.** Movies per second of one likelihood evaluation (30 frames, 24 x 25 px, 8 movies
   per batch), without z as a state / with it, same run: 16.6 / 3.6 at D = 0.5, 14.3 / 2.8 at 1,
   11.6 / 2.1 at 2, 9.8 / 1.6 at 3 (4.6-6.2 times slower, about the number of nodes).
-* **Bias and coverage.** On chapter 07's movies (seed 70, 40 per D, 30 frames,
-  :func:`qdloc.study.pixel_diffusion.pixel_diffusion_study`, first-pass grid 0.08, 0.18, 0.4,
-  0.9, 2, 4.5 and 10 µm²/s, ``n_refine=6``): pooled D 0.522 µm²/s at D = 0.5 (+4.4 %, 95 % interval 0.487-0.559) and
-  2.118 at D = 2 (+5.9 %, 1.960-2.290), both intervals holding the truth; without z as a
-  state the same movies gave +9.4 % and -10.1 %. On the first 16 movies at D = 0.25, 1 and 3
-  (the same settings): +2.0 %, -0.2 % and +2.1 % (without z: within 3.3 % at
-  0.25-1.5, 11-15 % low at 2-3). Per-movie 95 % intervals hold the truth in 70 of 80 movies at
-  D = 0.5 and 2 (87.5 ± 3.7 %), and in 112 of 128 over D = 0.25-3 (87.5 ± 2.9 %; 14 of 16 or
-  35 of 40 at every D; misses 8 below and 8 above), against 73-74 % without z. The shortfall
-  from 95 % is not z's: with z made irrelevant (``sigma_z_um`` = 100 µm, ``n_qd`` scaled to
-  keep the peak) the model without z held the truth in 84 % (27 of 32) and 92 % (22 of 24) of
-  the intervals. Candidates not yet measured: Wilks' χ² on 30
-  frames, the dot held at each line's middle, the 1 px lattice against the 0.5 px per-line
-  step at low D.
+* **Bias.** On chapter 07's movies (seed 70, 40 per D, 30 frames, first-pass grid 0.08, 0.18,
+  0.4, 0.9, 2, 4.5 and 10 µm²/s, ``n_refine=6``): pooled D 0.522 µm²/s at D = 0.5 (+4.4 %, 95 %
+  interval 0.487-0.559) and 2.118 at D = 2 (+5.9 %, 1.960-2.290); on the first 16 at D = 0.25, 1
+  and 3: +2.0, -0.2 and +2.1 % (without z as a state: +9.4 % at 0.5, 11-15 % low at 2-3). A 0.5 px
+  lattice (24 movies, D = 0.5) moved single movies' MLEs by -1.3 % (sd 1.9 %) and raised the
+  information by 7 %.
+* **Coverage** (``/tmp/pixcov``). Per-movie 95 % intervals held the truth in 112 of chapter 07's
+  128 movies at D = 0.25-3 (87.5 %), but chapter 07 gives every D the same random numbers (steps
+  scaled by √D), so hard movies miss at every D (movie 6 at 0.25, 0.5 and 1; 13 at 1, 2 and 3):
+  the 16 misses are 9 movies, not 16 independent trials. On independent movies the likelihood is
+  calibrated: ``W = 2(ℓ(D̂) - ℓ(D))`` had mean 0.92 ± 0.12 and 95 % quantile 3.0 ± 0.8 at
+  D = 0.5 (100 movies, seed 71; χ²₁: 1 and 3.84), and the score's variance over the mean observed
+  information (1 for a correct model at any sample size) was 0.93 ± 0.09 at D = 0.5 (200 movies)
+  and 0.75 ± 0.13 at D = 2 (100): no approximation (lattice, dot held at each line's middle, z
+  chain) makes it overconfident, and Wilks holds on 30 frames. A 16-node z chain stepping every
+  line changed W by -0.03 ± 0.03 (40 movies, D = 2); the interval search gives a dense grid's
+  intervals. Validation (:func:`pixel_estimates`, the grid above, fresh independent movies of
+  seed 73): 40 of 40 at D = 0.5 and 75 of 80 at D = 2 (115 of 120, 95.8 ± 1.8 %); with 20 at
+  0.25 and 1 and 40 at 3, 192 of 200 (96.0 ± 1.4 %; misses 6 above, 2 below). W's mean grows
+  with D: 0.71 ± 0.09 at D <= 1 (80 of 80 held), 1.26 ± 0.17 at 2-3 (112 of 120, 93.3 ± 2.3 %),
+  where a dot that leaves the field early makes a movie's likelihood irregular (a miss at D = 3
+  had D̂ = 14.8). Rerun: :func:`qdloc.study.pixel_diffusion.coverage_check`.
 """
 
 from __future__ import annotations
