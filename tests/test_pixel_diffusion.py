@@ -269,5 +269,5 @@ def test_coverage_check_writes_its_table_and_main_runs(tmp_path, capsys):
     assert tot["coverage"] == pytest.approx(tot["n_covered"] / 3)
     assert tot["max_abs_rel_bias"] == pytest.approx(max(abs(b) for b in [*out["rel_bias"].values(),
                                                                          *two["rel_bias"].values()]))
-    with pytest.raises(ValueError, match="more than one file"):  # m.json repeats D = 1
+    with pytest.raises(ValueError, match="same seed"):  # m.json repeats D = 1 with seed 70
         coverage_table([tmp_path / "cov.json", tmp_path / "m.json"])

@@ -237,18 +237,19 @@ def coverage_check(
 
 
 def coverage_table(paths) -> tuple[pd.DataFrame, dict]:
-    """What :func:`coverage_check` files say, one row per true D, and their totals.
+    """What :func:`coverage_check` files say, one row per file and true D, and their totals.
 
     Parameters
     ----------
     paths : sequence of path
-        ``<name>.json`` files written by :func:`coverage_check` (e.g. one per D, each run on a
-        seed of its own so that no two D share random numbers).
+        ``<name>.json`` files written by :func:`coverage_check`, each run on a seed of its own
+        (so that no two share random numbers), e.g. one per D or several per D.
 
     Returns
     -------
     rows : DataFrame
-        ``D_true``, ``n_movies``, ``covered`` (per-movie 95 % intervals holding the truth),
+        One row per file and true D, by D then seed: ``D_true``, ``n_movies``, ``covered``
+        (per-movie 95 % intervals holding the truth),
         ``D_um2_per_s``, ``ci_low``, ``ci_high`` and ``rel_bias`` (the pooled estimate), ``seed``,
         ``independent`` and ``seconds`` (that file's wall time).
     totals : dict
@@ -258,7 +259,7 @@ def coverage_table(paths) -> tuple[pd.DataFrame, dict]:
     Raises
     ------
     ValueError
-        No paths, a file that is not a coverage check's, or a true D found twice.
+        No paths, a file that is not a coverage check's, or a true D twice with the same seed.
     """
     rows, below, above, secs = [], 0, 0, 0.0
     if not paths:
@@ -275,9 +276,10 @@ def coverage_table(paths) -> tuple[pd.DataFrame, dict]:
                          "ci_low": p["ci_low"], "ci_high": p["ci_high"], "rel_bias": p["rel_bias"],
                          "seed": d["settings"]["seed"], "independent": d["settings"]["independent"],
                          "seconds": d["seconds"]})
-    t = pd.DataFrame(rows).sort_values("D_true", ignore_index=True)
-    if t["D_true"].duplicated().any():
-        raise ValueError(f"a true D appears in more than one file: {t['D_true'].tolist()}")
+    t = pd.DataFrame(rows).sort_values(["D_true", "seed"], ignore_index=True)
+    if t[["D_true", "seed"]].duplicated().any():
+        raise ValueError("a true D appears twice with the same seed (the same movies): "
+                         f"{list(zip(t['D_true'], t['seed'], strict=True))}")
     n, k = int(t["n_movies"].sum()), int(t["covered"].sum())
     return t, {"n_movies": n, "n_covered": k, "coverage": k / n, "coverage_se": math.sqrt(k * (n - k) / n) / n,
                "misses_below": below, "misses_above": above,
