@@ -95,6 +95,14 @@ def test_model_files_named_by_the_chapter(tmp_path):
         "data/models/compact/compact.pt", "data/models/frcnn/README.md", "data/models/frcnn/pred.csv"]
 
 
+def test_shipped_check_files_named_by_a_glob(tmp_path):
+    _write(tmp_path, {"data/checks/cov_D1_s1.json": "a", "data/checks/cov_D2_s2.json": "b",
+                      "data/checks/cov_D2_s2_movies.csv": "c", "data/results/cov_D3_s3.json": "written"})
+    ch = _chapter(tmp_path, "07_t", "c = '../data/checks/cov_D*_s*.json'\nr = '../data/results/cov_D*.json'")
+    assert _rel(cd.model_files(ch, tmp_path), tmp_path) == ["data/checks/cov_D1_s1.json",
+                                                            "data/checks/cov_D2_s2.json"]
+
+
 def test_bad_chapter_code_is_one_clear_error(tmp_path):
     ch = _chapter(tmp_path, "01_a", "def (")
     with pytest.raises(ValueError, match="01_a.py: its code cells do not parse"):

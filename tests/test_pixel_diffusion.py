@@ -264,6 +264,9 @@ def test_coverage_check_writes_its_table_and_main_runs(tmp_path, capsys):
                          name="c2")
     rows, tot = coverage_table([tmp_path / "c2.json", tmp_path / "cov.json"])
     assert rows.D_true.tolist() == [0.5, 1.0, 2.0] and rows.seed.tolist() == [70, 70, 71]
+    assert coverage_table(str(tmp_path / "c*.json"))[0].equals(rows)  # a glob pattern
+    with pytest.raises(ValueError, match="no file matches"):
+        coverage_table(str(tmp_path / "none*.json"))
     assert tot["n_movies"] == 3 and tot["n_covered"] == out["n_covered"] + two["n_covered"]
     assert tot["n_covered"] + tot["misses_below"] + tot["misses_above"] == 3
     assert tot["coverage"] == pytest.approx(tot["n_covered"] / 3)

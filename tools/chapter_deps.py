@@ -16,7 +16,7 @@ one rule per chapter ``notebooks/NN_name.py``::
   reruns: :data:`PRODUCERS` names what each producer writes, and a chapter whose code (string
   constants and names, not its prose) mentions one of those depends on the producer. Every
   chapter's own results file ``NN_name.json`` counts as written by it.
-* **Shipped models.** Files under ``data/models`` that the chapter's code names (its
+* **Shipped files.** Files under ``data/models`` or ``data/checks`` that the chapter's code names (its
   parameters cell: ``compact_model = "../data/models/compact/compact.pt"``; a folder stands
   for every file in it).
 
@@ -29,6 +29,7 @@ only: make runs it with the system Python before any virtual environment exists.
 from __future__ import annotations
 
 import ast
+import glob
 import os
 import re
 import sys
@@ -54,6 +55,8 @@ PRODUCERS: dict[str, tuple[str, ...]] = {
 _MODULE_NAME = re.compile(rf"^{PACKAGE}(\.[A-Za-z_]\w*)+$")
 #: Files of a model folder that are not the shipped model (training checkpoints, caches).
 _NOT_SHIPPED = {"last.pt", "best.pt"}
+#: Folders of ``data/`` whose files are shipped with the clone (the rest of ``data/`` is written).
+SHIPPED_DIRS = ("models", "checks")
 
 
 def module_file(name: str, root: Path = ROOT) -> Path | None:
@@ -199,16 +202,24 @@ def data_producers(script: Path, chapters: Iterable[str],
 
 
 def model_files(script: Path, root: Path = ROOT) -> set[Path]:
-    """Files under ``data/models`` that the chapter's code names (paths relative to its folder)."""
+    """Shipped files (under ``data/models`` or ``data/checks``) that the chapter's code names.
+
+    Paths are relative to the chapter's folder: a file, a folder (all its files), or a glob
+    pattern (``../data/checks/pixel_coverage_D*_s*.json``).
+    """
     strings, _ = _tokens(chapter_tree(script))
-    models = (root / "data" / "models").resolve()
     files: set[Path] = set()
     for s in strings:
-        if "data/models" not in s:
+        folder = next((f for f in SHIPPED_DIRS if f"data/{f}" in s), None)
+        if folder is None:
             continue
+        base = (root / "data" / folder).resolve()
         path = (script.parent / s).resolve()
-        if path == models or models in path.parents:
-            found = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
+        if path == base or base in path.parents:
+            if any(ch in s for ch in "*?["):
+                found = sorted(Path(p) for p in glob.glob(str(path)))
+            else:
+                found = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
             files.update(p for p in found if p.is_file() and p.name not in _NOT_SHIPPED
                          and "__pycache__" not in p.parts)
     return files

@@ -14,6 +14,7 @@ one thread).
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import math
 import sys
@@ -241,9 +242,10 @@ def coverage_table(paths) -> tuple[pd.DataFrame, dict]:
 
     Parameters
     ----------
-    paths : sequence of path
+    paths : sequence of path, or str
         ``<name>.json`` files written by :func:`coverage_check`, each run on a seed of its own
-        (so that no two share random numbers), e.g. one per D or several per D.
+        (so that no two share random numbers), e.g. one per D or several per D; or a glob
+        pattern that matches them.
 
     Returns
     -------
@@ -262,6 +264,10 @@ def coverage_table(paths) -> tuple[pd.DataFrame, dict]:
         No paths, a file that is not a coverage check's, or a true D twice with the same seed.
     """
     rows, below, above, secs = [], 0, 0, 0.0
+    if isinstance(paths, str):
+        pattern, paths = paths, sorted(glob.glob(paths))
+        if not paths:
+            raise ValueError(f"no file matches {pattern!r}: expected coverage check files (<name>.json)")
     if not paths:
         raise ValueError("paths is empty: expected at least one coverage check file (<name>.json)")
     for path in paths:
