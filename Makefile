@@ -56,7 +56,8 @@ SWEEP := $(BIN)/qdloc sweep --preset default --out data/sweep --jobs 2
 HTML_STAMP := _build/html/.make-stamp
 BOOK_INPUTS := $(EXECUTED) $(wildcard book/*.md) _config.yml _toc.yml tools/bookstatus.py \
   tools/mathjax_offline.py $(QDLOC_SOURCES) $(STAMP)
-# The longest first (measured times: the status page), so that the two slots end together.
+# The sweep (two kernels of its own, beside the other slot) and the longest chapters first
+# (measured times: the status page), so that the two slots end together.
 LONGEST_FIRST := $(SWEEP_STAMP) $(filter %/07_tracking.ipynb,$(EXECUTED)) $(filter %/06_evaluation.ipynb,$(EXECUTED))
 
 $(DEPS_MK): tools/chapter_deps.py tools/chapter_stats.py $(wildcard notebooks/[0-9][0-9]_*.py) $(QDLOC_SOURCES)

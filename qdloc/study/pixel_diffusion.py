@@ -7,8 +7,9 @@ interval, and the movies of each D one pooled estimate (:func:`qdloc.transport.p
 
 The issue's must-show (pooled bias and per-movie coverage, 40 movies of 30 frames at D = 0.5 and
 2 µm²/s) is :func:`coverage_check`; rerun it with ``python -m qdloc.study.pixel_diffusion``
-(``--independent`` for a fresh block of movies per D, ``--help`` for the rest; about 32 minutes on
-one thread).
+(``--independent`` for a fresh block of movies per D, ``--help`` for the rest; 40 movies took
+7-8 minutes at D = 0.5 µm²/s and 13 minutes at D = 2 on one thread, two runs at a time on a
+2-core machine).
 """
 
 from __future__ import annotations
@@ -189,7 +190,8 @@ def coverage_check(
     ``results_dir/<name>.json`` (:func:`pixel_summary`'s figures plus per-D counts, the settings
     and the wall time) and ``results_dir/<name>_movies.csv`` (one row per movie). With the
     defaults (chapter 07's movies, 40 per D at 0.5 and 2 µm²/s, 30 frames) it takes about
-    32 minutes on one thread (13 and 19 minutes for the two D, measured with the same settings).
+    20 minutes on one thread (433-484 s and 764-776 s for the two D, measured on the shipped
+    checks in ``data/checks``, two runs at a time on a 2-core machine).
 
     Parameters
     ----------
